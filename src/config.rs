@@ -1,0 +1,152 @@
+//! Limits and timers, as configuration with safe defaults.
+
+use crate::time::Duration;
+
+/// How a [`Connection`](crate::Connection) behaves: its limits, its timers and the size of the
+/// caller's receive buffer. Build it with [`Config::new`] (or `Default`) and the setters.
+///
+/// The defaults are safe for a server facing untrusted clients: 1 MiB messages and frames,
+/// 4,096 fragments per message, a 16 KiB opening-handshake head with at most 128 headers, and
+/// a 10 s closing-handshake deadline. Every other timer is off until set.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Config {
+    pub(crate) max_frame_size: u64,
+    pub(crate) max_message_size: u64,
+    pub(crate) max_fragments: u32,
+    pub(crate) max_head_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) receive_buffer_size: usize,
+    pub(crate) auto_pong: bool,
+    pub(crate) handshake_timeout: Option<Duration>,
+    pub(crate) close_timeout: Option<Duration>,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) pong_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The smallest receive buffer the machine accepts: a whole control frame (125 bytes of
+/// payload and a 14-byte header) must fit.
+pub const MIN_RECEIVE_BUFFER: usize = 256;
+
+impl Config {
+    /// The default configuration.
+    pub const fn new() -> Self {
+        Self {
+            max_frame_size: 1 << 20,
+            max_message_size: 1 << 20,
+            max_fragments: 4096,
+            max_head_size: 16 * 1024,
+            max_headers: 128,
+            receive_buffer_size: 64 * 1024,
+            auto_pong: true,
+            handshake_timeout: None,
+            close_timeout: Some(Duration::from_secs(10)),
+            keepalive_interval: None,
+            pong_timeout: Duration::from_secs(20),
+            idle_timeout: None,
+        }
+    }
+
+    /// The largest payload one received frame may declare. A frame over it is refused from its
+    /// header, before any of its payload is buffered, with 1009 (message too big).
+    pub const fn max_frame_size(mut self, bytes: u64) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest received message, summed over its fragments; refused with 1009 from the
+    /// header of the frame that would cross it.
+    pub const fn max_message_size(mut self, bytes: u64) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The most frames one received message may be split into (at least 1); refused with
+    /// 1009 from the header of the frame that would cross it. Bounds the work and events a
+    /// peer can cause with tiny fragments.
+    pub const fn max_fragments(mut self, frames: u32) -> Self {
+        self.max_fragments = if frames == 0 { 1 } else { frames };
+        self
+    }
+
+    /// The largest opening-handshake head (request or response line plus headers), in bytes.
+    /// A server answers a larger one with 431. The head must also fit the receive buffer.
+    pub const fn max_head_size(mut self, bytes: usize) -> Self {
+        self.max_head_size = bytes;
+        self
+    }
+
+    /// The most header lines an opening-handshake head may carry. A server answers more with
+    /// 431.
+    pub const fn max_headers(mut self, headers: usize) -> Self {
+        self.max_headers = headers;
+        self
+    }
+
+    /// The capacity of the buffer the caller reads into and passes to
+    /// [`receive`](crate::Connection::receive) (at least [`MIN_RECEIVE_BUFFER`]).
+    ///
+    /// A frame whose header and payload fit in it is handed out whole, once all its bytes are
+    /// in the input; a larger frame is handed out in pieces as its bytes arrive, so a message
+    /// of any size passes through a fixed buffer. The caller must move unconsumed bytes to the
+    /// front of its buffer before reading more, so that a frame that fits can be completed.
+    pub const fn receive_buffer_size(mut self, bytes: usize) -> Self {
+        self.receive_buffer_size =
+            if bytes < MIN_RECEIVE_BUFFER { MIN_RECEIVE_BUFFER } else { bytes };
+        self
+    }
+
+    /// Whether a received ping is answered with a pong automatically (the default). When off,
+    /// the application answers with [`send_pong`](crate::Connection::send_pong).
+    pub const fn auto_pong(mut self, on: bool) -> Self {
+        self.auto_pong = on;
+        self
+    }
+
+    /// The deadline for the opening handshake, from the connection's creation: a server that
+    /// has not received a whole request, or a client that has not received the response, by
+    /// then fails with [`ErrorKind::HandshakeTimeout`](crate::ErrorKind::HandshakeTimeout).
+    /// Off by default; the adapters set 10 s.
+    pub const fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The deadline for the closing handshake, from the moment a close frame is sent or
+    /// received: past it, the transport is closed regardless (10 s by default).
+    pub const fn close_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Send a keepalive ping after this long without receiving anything (off by default). A
+    /// peer that does not answer within [`pong_timeout`](Self::pong_timeout) is declared dead.
+    pub const fn keepalive_interval(mut self, interval: Option<Duration>) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// How long the peer has to answer a keepalive ping (20 s by default).
+    pub const fn pong_timeout(mut self, timeout: Duration) -> Self {
+        self.pong_timeout = timeout;
+        self
+    }
+
+    /// Close the connection (code 1001, going away) after this long without receiving
+    /// anything. Off by default.
+    pub const fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The receive buffer capacity this configuration expects.
+    pub const fn receive_buffer_len(&self) -> usize {
+        self.receive_buffer_size
+    }
+}

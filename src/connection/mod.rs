@@ -1,0 +1,589 @@
+//! [`Connection`]: the only place a WebSocket's state changes.
+
+mod receive;
+mod send;
+mod timer;
+
+use alloc::vec::Vec;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Reply};
+use crate::handshake::head::HeadScanner;
+use crate::handshake::{self, ClientOffer, ClientRequest, Offer, Request, Response};
+use crate::rng::KeyStream;
+use crate::time::Instant;
+use crate::utf8::Utf8Validator;
+use crate::UsageError;
+
+use self::receive::FrameProgress;
+use self::timer::{Timer, TimerTable};
+
+/// A WebSocket connection's protocol state, for either role, with no I/O of its own.
+///
+/// # Calls
+///
+/// The methods come in four kinds, after quinn-proto:
+///
+/// - **Inputs**: [`receive`](Self::receive) (bytes read from the transport),
+///   [`receive_eof`](Self::receive_eof) (the transport's read side ended) and
+///   [`handle_timeout`](Self::handle_timeout) (a deadline passed). Each takes the current
+///   [`Instant`].
+/// - **Commands**: [`accept`](Self::accept) / [`reject`](Self::reject) (server),
+///   [`send_text`](Self::send_text), [`send_binary`](Self::send_binary),
+///   [`send_fragment`](Self::send_fragment), [`send_header`](Self::send_header),
+///   [`send_ping`](Self::send_ping), [`send_pong`](Self::send_pong), [`close`](Self::close).
+///   Each writes whole frames into the caller's `out` buffer and returns how many bytes to
+///   write. A refused command returns a [`UsageError`], writes nothing and changes nothing.
+/// - **Outputs**: [`poll_transmit`](Self::poll_transmit) (bytes the protocol owes the peer:
+///   the client's request, pongs, close replies, keepalive pings, error responses, and the
+///   instruction to close the transport) and [`poll_timeout`](Self::poll_timeout) (the next
+///   deadline).
+/// - **Queries**: [`state`](Self::state), [`role`](Self::role),
+///   [`received_close`](Self::received_close), [`sent_close`](Self::sent_close).
+///
+/// # The driver loop
+///
+/// After any input or command, drain [`poll_transmit`](Self::poll_transmit) to the transport
+/// until it returns `None`, then sleep until new bytes arrive or
+/// [`poll_timeout`](Self::poll_timeout) passes. Commands flush whatever
+/// `poll_transmit` still owes ahead of their own frame, so owed bytes and frames never
+/// interleave wrongly on the wire.
+///
+/// ```text
+/// loop {
+///     while let Some(t) = conn.poll_transmit(&mut out) {
+///         match t {
+///             Transmit::Bytes(n) => transport.write_all(&out[..n]),
+///             Transmit::CloseTransport => transport.shutdown(),
+///         }
+///     }
+///     if conn.state() == State::Closed { break }
+///     // Hand over the unconsumed bytes; drop `consumed` of them afterwards.
+///     let received = conn.receive(&mut buf[start..end], now)?;
+///     start += received.consumed;
+///     match received.event { Some(event) => handle(event), None => read_more_or_sleep() }
+/// }
+/// ```
+///
+/// Events borrow the caller's buffer, never the connection, so a handler can answer (echo a
+/// message, say) while it holds the event. Unconsumed bytes must be passed again, unchanged
+/// and at the front, on the next call: the machine may already have unmasked some of them.
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: Config,
+    phase: Phase,
+    /// Progress through the frame being received, if its header has been parsed.
+    frame: Option<FrameProgress>,
+    /// The data message being received, from its first frame to its last.
+    message: Option<InMessage>,
+    /// The kind of the fragmented message being sent, if one is open.
+    sending: Option<MessageKind>,
+    received_close: Option<CloseFrame>,
+    sent_close: Option<CloseFrame>,
+    /// Whether input is being discarded because the connection failed.
+    failed: bool,
+    /// How many input bytes the last `receive` left unconsumed (to tell new bytes apart).
+    unconsumed: usize,
+    /// Bytes owed to the peer, and how many of them were already handed out.
+    owed: Vec<u8>,
+    owed_pos: usize,
+    /// The payload of the latest unanswered ping, when pongs are automatic.
+    pong_owed: Option<ControlPayload>,
+    /// Whether `sent_close` is queued but not yet encoded into `owed`.
+    close_owed: bool,
+    /// A keepalive ping to send.
+    ping_owed: Option<ControlPayload>,
+    /// Payload counter for keepalive pings.
+    pings_sent: u32,
+    transport: Transport,
+    timers: TimerTable,
+    rng: Option<KeyStream>,
+}
+
+/// Which end of the connection this is.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum Role {
+    /// The end that sent the upgrade request; it masks every frame it sends.
+    Client,
+    /// The end that accepted the upgrade request; it never masks.
+    Server,
+}
+
+/// Where the connection is in its life (RFC 6455 §4 and §7).
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum State {
+    /// The opening handshake is in progress.
+    Handshaking,
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent or received (or the connection failed), and the closing
+    /// handshake or the transport's close is awaited.
+    Closing,
+    /// The connection is over; nothing more will be sent or received.
+    Closed,
+}
+
+/// What [`Connection::receive`] did with the input.
+#[derive(Debug)]
+#[must_use = "drop `consumed` bytes from the front of the input and handle the event"]
+#[non_exhaustive]
+pub struct Received<'i> {
+    /// How many bytes at the front of the input were used; drop them before the next call.
+    pub consumed: usize,
+    /// At most one event.
+    pub event: Option<Event<'i>>,
+    /// When there is no event: at least this many more bytes are needed for the next one
+    /// (0 when no input is wanted, e.g. while a server's accept or reject is awaited).
+    pub needed: usize,
+}
+
+impl<'i> Received<'i> {
+    const fn nothing(needed: usize) -> Self {
+        Self { consumed: 0, event: None, needed }
+    }
+
+    const fn event(consumed: usize, event: Event<'i>) -> Self {
+        Self { consumed, event: Some(event), needed: 0 }
+    }
+}
+
+/// Something the peer did, borrowing the caller's input.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'i> {
+    /// Server: a validated upgrade request. Answer it with [`Connection::accept`] or
+    /// [`Connection::reject`]; until then the machine reads nothing more.
+    Request(Request<'i>),
+    /// Client: the server accepted the upgrade (101 with a valid `Sec-WebSocket-Accept`).
+    /// The connection is open.
+    Accepted(Response<'i>),
+    /// Client: the server answered with another status. The response carries its status,
+    /// headers and the start of its body (for a redirect or an error page). The connection is
+    /// closed.
+    Rejected(Response<'i>),
+    /// A whole message that arrived in one frame and is wholly in the input: the zero-copy
+    /// fast path. Text is validated UTF-8.
+    Message(Message<'i>),
+    /// A piece of a message that is fragmented, or whose frame is larger than the receive
+    /// buffer. Text pieces have been validated as far as they go.
+    Fragment(Fragment<'i>),
+    /// A ping; when pongs are automatic its pong is already owed to
+    /// [`poll_transmit`](Connection::poll_transmit).
+    Ping(&'i [u8]),
+    /// A pong (solicited or not).
+    Pong(&'i [u8]),
+    /// The peer's close frame. If we had not sent one, the reply is already owed to
+    /// [`poll_transmit`](Connection::poll_transmit).
+    Close(CloseFrame),
+}
+
+/// A whole message, borrowing the caller's input.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Message<'i> {
+    /// A text message (valid UTF-8).
+    Text(&'i str),
+    /// A binary message.
+    Binary(&'i [u8]),
+}
+
+/// The kind of a data message.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum MessageKind {
+    /// Text (UTF-8).
+    Text,
+    /// Binary.
+    Binary,
+}
+
+/// A piece of a message, borrowing the caller's input.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Fragment<'i> {
+    /// The message's kind.
+    pub kind: MessageKind,
+    /// The bytes of this piece (possibly empty), unmasked.
+    pub payload: &'i [u8],
+    /// Whether this is the message's first piece.
+    pub is_first: bool,
+    /// Whether this is the message's last piece.
+    pub is_last: bool,
+}
+
+/// What [`Connection::poll_transmit`] asks of the caller.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[must_use]
+pub enum Transmit {
+    /// Write the first `n` bytes of the output buffer to the transport.
+    Bytes(usize),
+    /// Close the transport now (for TCP: shut down the write side and close the socket).
+    /// RFC 6455 §7.1.1: the server closes the TCP connection first; a client does so only
+    /// when the server did not within the close deadline, or the handshake failed.
+    CloseTransport,
+}
+
+/// The life of the connection as a whole.
+#[derive(Debug)]
+enum Phase {
+    /// Server: reading the upgrade request.
+    AwaitRequest(HeadScanner),
+    /// Server: the request was handed out; `accept` or `reject` is awaited.
+    AwaitDecision(Offer),
+    /// Client: reading the server's response.
+    AwaitResponse(HeadScanner, ClientOffer),
+    /// The handshake is done (or was skipped); frames flow.
+    Open,
+    /// The handshake failed or was refused; only owed bytes and the transport close remain.
+    Ended,
+}
+
+/// What the transport should be doing.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Transport {
+    Open,
+    /// Close it once the owed bytes are out.
+    CloseDue,
+    /// The caller was told to close it, or its read side ended.
+    Closed,
+}
+
+/// The data message being received.
+#[derive(Clone, Copy, Debug)]
+struct InMessage {
+    kind: MessageKind,
+    /// Payload bytes declared so far, including the current frame.
+    size: u64,
+    /// Frames so far, including the current one.
+    frames: u32,
+    /// Whether a piece of it was handed out.
+    started: bool,
+    utf8: Utf8Validator,
+}
+
+/// A control frame payload held inline.
+#[derive(Clone, Copy, Debug)]
+struct ControlPayload {
+    bytes: [u8; 125],
+    len: u8,
+}
+
+impl ControlPayload {
+    /// `None` if `payload` is longer than a control frame allows.
+    fn new(payload: &[u8]) -> Option<Self> {
+        let mut bytes = [0; 125];
+        bytes.get_mut(..payload.len())?.copy_from_slice(payload);
+        Some(Self { bytes, len: payload.len() as u8 })
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Connection {
+    /// A server connection, waiting for the client's upgrade request.
+    ///
+    /// Next: [`receive`](Self::receive) until [`Event::Request`], then
+    /// [`accept`](Self::accept) or [`reject`](Self::reject).
+    pub fn server(config: Config, now: Instant) -> Self {
+        let mut conn =
+            Self::new(Role::Server, config, None, Phase::AwaitRequest(HeadScanner::new()));
+        conn.arm_handshake_timer(now);
+        conn
+    }
+
+    /// A client connection for `request`; its upgrade request is owed to
+    /// [`poll_transmit`](Self::poll_transmit).
+    ///
+    /// `seed` must come from a strong source of entropy (the operating system's, for
+    /// instance): the `Sec-WebSocket-Key` and every masking key are drawn from a ChaCha20
+    /// stream keyed with it, because RFC 6455 §5.3 requires masking keys the peer cannot
+    /// predict. Never reuse a seed.
+    ///
+    /// Next: [`poll_transmit`](Self::poll_transmit), then [`receive`](Self::receive) until
+    /// [`Event::Accepted`] or [`Event::Rejected`].
+    pub fn client(
+        config: Config,
+        request: &ClientRequest<'_>,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Result<Self, UsageError> {
+        let mut rng = KeyStream::new(seed);
+        let (bytes, offer) = handshake::write_request(request, rng.websocket_key())?;
+        let phase = Phase::AwaitResponse(HeadScanner::new(), offer);
+        let mut conn = Self::new(Role::Client, config, Some(rng), phase);
+        conn.owed = bytes;
+        conn.arm_handshake_timer(now);
+        Ok(conn)
+    }
+
+    /// A server connection whose opening handshake was done elsewhere (by an HTTP framework,
+    /// or over HTTP/2 as RFC 8441 describes): frames flow from the start.
+    pub fn open_server(config: Config, now: Instant) -> Self {
+        let mut conn = Self::new(Role::Server, config, None, Phase::Open);
+        conn.start_open(now);
+        conn
+    }
+
+    /// A client connection whose opening handshake was done elsewhere; `seed` keys the
+    /// masking keys as for [`client`](Self::client).
+    pub fn open_client(config: Config, seed: [u8; 32], now: Instant) -> Self {
+        let rng = Some(KeyStream::new(seed));
+        let mut conn = Self::new(Role::Client, config, rng, Phase::Open);
+        conn.start_open(now);
+        conn
+    }
+
+    fn new(role: Role, config: Config, rng: Option<KeyStream>, phase: Phase) -> Self {
+        Self {
+            role,
+            config,
+            phase,
+            frame: None,
+            message: None,
+            sending: None,
+            received_close: None,
+            sent_close: None,
+            failed: false,
+            unconsumed: 0,
+            owed: Vec::new(),
+            owed_pos: 0,
+            pong_owed: None,
+            close_owed: false,
+            ping_owed: None,
+            pings_sent: 0,
+            transport: Transport::Open,
+            timers: TimerTable::default(),
+            rng,
+        }
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration this connection runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        if self.transport == Transport::Closed {
+            return State::Closed;
+        }
+        match self.phase {
+            Phase::AwaitRequest(_) | Phase::AwaitDecision(_) | Phase::AwaitResponse(..) => {
+                State::Handshaking
+            }
+            Phase::Ended => State::Closing,
+            Phase::Open => {
+                if self.failed || self.sent_close.is_some() || self.received_close.is_some() {
+                    State::Closing
+                } else {
+                    State::Open
+                }
+            }
+        }
+    }
+
+    /// The close frame received from the peer, if any. Its code is the "WebSocket Connection
+    /// Close Code" of RFC 6455 §7.1.5 (1005 if the frame had no body); with no close frame
+    /// received, that code is 1006.
+    pub fn received_close(&self) -> Option<&CloseFrame> {
+        self.received_close.as_ref()
+    }
+
+    /// The close frame this end sent (or queued), if any.
+    pub fn sent_close(&self) -> Option<&CloseFrame> {
+        self.sent_close.as_ref()
+    }
+
+    /// Whether both close frames have been exchanged (RFC 6455 §7.1.4: a connection whose
+    /// transport closes after this was closed cleanly).
+    pub fn is_close_handshake_complete(&self) -> bool {
+        self.sent_close.is_some() && self.received_close.is_some() && !self.close_owed
+    }
+
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) has work, if
+    /// any timer is armed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.transport == Transport::Closed {
+            return None;
+        }
+        self.timers.next()
+    }
+
+    /// Acts on every deadline at or before `now`. Safe to call early, late or twice: a call
+    /// with nothing due does nothing.
+    ///
+    /// Returns the failure when a deadline means the peer failed (handshake, close, pong or
+    /// idle timeout); what that queued (a close frame, the transport's close) is owed to
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        while let Some(timer) = self.timers.take_expired(now) {
+            match timer {
+                Timer::Handshake => {
+                    if matches!(self.phase, Phase::AwaitRequest(_) | Phase::AwaitResponse(..)) {
+                        return Err(self.fail(ErrorKind::HandshakeTimeout, now));
+                    }
+                }
+                Timer::Close => {
+                    self.transport_close_due();
+                    if !self.is_close_handshake_complete() && !self.failed {
+                        return Err(Error::new(ErrorKind::CloseTimeout, Reply::Nothing));
+                    }
+                }
+                Timer::Keepalive => {
+                    if self.state() == State::Open {
+                        self.pings_sent = self.pings_sent.wrapping_add(1);
+                        self.ping_owed = ControlPayload::new(&self.pings_sent.to_be_bytes());
+                        self.timers.set(Timer::Pong, now + self.config.pong_timeout);
+                    }
+                }
+                Timer::Pong => return Err(self.fail(ErrorKind::PongTimeout, now)),
+                Timer::Idle => return Err(self.fail(ErrorKind::IdleTimeout, now)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the machine the transport's read side ended (TCP FIN, or the stream closed).
+    ///
+    /// `Ok` when that was expected: the closing handshake had completed, or the connection
+    /// had already ended. Otherwise the connection ended abnormally (RFC 6455 §7.1.5: 1006),
+    /// never cleanly, and the error says so. Either way the connection is now closed; drain
+    /// [`poll_transmit`](Self::poll_transmit) once more to learn to close the transport.
+    pub fn receive_eof(&mut self, now: Instant) -> Result<(), Error> {
+        let _ = now;
+        let expected = self.transport != Transport::Open
+            || self.failed
+            || matches!(self.phase, Phase::Ended)
+            || self.is_close_handshake_complete();
+        self.transport = Transport::Closed;
+        self.timers.stop_all();
+        self.discard_owed();
+        if expected {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::AbnormalClosure, Reply::Nothing))
+        }
+    }
+
+    /// Fails the connection because of `kind` (RFC 6455 §7.1.7): queues the reply the RFC
+    /// asks for, stops reading, and arranges the transport's close.
+    fn fail(&mut self, kind: ErrorKind, now: Instant) -> Error {
+        self.failed = true;
+        self.frame = None;
+        self.message = None;
+        let reply = match self.phase {
+            Phase::AwaitRequest(_) | Phase::AwaitDecision(_) => {
+                self.phase = Phase::Ended;
+                if kind == ErrorKind::HandshakeTimeout {
+                    Reply::Nothing
+                } else {
+                    let status = handshake::status_for(kind);
+                    self.owed.clear();
+                    self.owed.extend_from_slice(handshake::error_response(status));
+                    self.owed_pos = 0;
+                    Reply::Http(status)
+                }
+            }
+            Phase::AwaitResponse(..) | Phase::Ended => {
+                self.phase = Phase::Ended;
+                self.discard_owed();
+                Reply::Nothing
+            }
+            Phase::Open => match close_code_for(kind) {
+                Some(code) if self.sent_close.is_none() => {
+                    self.sent_close = CloseFrame::new(code, "");
+                    self.close_owed = true;
+                    self.pong_owed = None;
+                    self.ping_owed = None;
+                    self.arm_close_timer(now);
+                    Reply::Close(code)
+                }
+                _ => {
+                    // The peer is unresponsive or gone, or a close was already sent: nothing
+                    // more to say, so nothing stands between us and the transport's close.
+                    self.transport_close_due();
+                    Reply::Nothing
+                }
+            },
+        };
+        // RFC 6455 §7.1.7 via §7.1.1: when failing, the server closes the transport as soon as
+        // its reply is out; a client waits for the server to close (up to the close deadline),
+        // except during the opening handshake, where there is no WebSocket yet to close.
+        if self.role == Role::Server || !matches!(self.phase, Phase::Open) {
+            self.transport_close_due();
+        }
+        Error::new(kind, reply)
+    }
+
+    fn transport_close_due(&mut self) {
+        if self.transport == Transport::Open {
+            self.transport = Transport::CloseDue;
+        }
+    }
+
+    fn discard_owed(&mut self) {
+        self.owed.clear();
+        self.owed_pos = 0;
+        self.pong_owed = None;
+        self.ping_owed = None;
+        self.close_owed = false;
+    }
+
+    fn arm_handshake_timer(&mut self, now: Instant) {
+        if let Some(timeout) = self.config.handshake_timeout {
+            self.timers.set(Timer::Handshake, now + timeout);
+        }
+    }
+
+    fn arm_close_timer(&mut self, now: Instant) {
+        if self.timers.get(Timer::Close).is_none() {
+            if let Some(timeout) = self.config.close_timeout {
+                self.timers.set(Timer::Close, now + timeout);
+            }
+        }
+    }
+
+    /// The handshake is done: frames may flow, and the liveness timers start.
+    fn start_open(&mut self, now: Instant) {
+        self.phase = Phase::Open;
+        self.timers.stop(Timer::Handshake);
+        self.saw_traffic(now);
+    }
+
+    /// Something arrived from the peer: it is alive, so the idle and keepalive clocks restart.
+    fn saw_traffic(&mut self, now: Instant) {
+        if let Some(idle) = self.config.idle_timeout {
+            self.timers.set(Timer::Idle, now + idle);
+        }
+        if let Some(interval) = self.config.keepalive_interval {
+            if self.timers.get(Timer::Pong).is_none() {
+                self.timers.set(Timer::Keepalive, now + interval);
+            }
+        }
+    }
+}
+
+/// The close code RFC 6455 §7.4.1 asks for when failing because of `kind`, or `None` when no
+/// close frame should be sent (the peer is unresponsive or gone).
+fn close_code_for(kind: ErrorKind) -> Option<CloseCode> {
+    Some(match kind {
+        ErrorKind::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+        ErrorKind::FrameTooLarge { .. }
+        | ErrorKind::MessageTooLarge { .. }
+        | ErrorKind::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
+        ErrorKind::IdleTimeout => CloseCode::GOING_AWAY,
+        ErrorKind::PongTimeout
+        | ErrorKind::CloseTimeout
+        | ErrorKind::AbnormalClosure
+        | ErrorKind::HandshakeTimeout => return None,
+        _ => CloseCode::PROTOCOL_ERROR,
+    })
+}

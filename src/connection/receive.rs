@@ -1,0 +1,443 @@
+//! The input side: the opening handshake's head, then frames.
+
+use super::{
+    Connection, ControlPayload, Event, Fragment, InMessage, Message, MessageKind, Phase, Received,
+    Role, Transport,
+};
+use crate::close::{parse_close_payload, CloseFrame, ClosePayloadError};
+use crate::error::{Error, ErrorKind};
+use crate::frame::{apply_mask, FrameError, FrameHeader, Opcode};
+use crate::handshake;
+use crate::time::Instant;
+use crate::utf8::{self, Utf8Validator};
+
+use super::timer::Timer;
+
+/// Progress through the frame being received. Kept between calls so that nothing is parsed
+/// or unmasked twice.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FrameProgress {
+    header: FrameHeader,
+    header_len: usize,
+    /// How the frame is handed out.
+    mode: Mode,
+    /// Whole mode: how many payload bytes (after the unconsumed header in the input) are
+    /// already unmasked and, for text, validated. Pieces mode: how many payload bytes were
+    /// handed out (the header was consumed).
+    done: u64,
+}
+
+/// How a frame is handed out.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Mode {
+    /// The frame fits the receive buffer: wait until it is wholly in the input.
+    Whole,
+    /// The frame is larger than the receive buffer: hand out its payload as it arrives.
+    Pieces,
+}
+
+impl Connection {
+    /// Hands the machine the bytes read from the transport: returns how many of them it used,
+    /// and at most one [`Event`], which borrows `input`.
+    ///
+    /// Payload is unmasked in place, so `input` is `&mut`. Drop `consumed` bytes from the
+    /// front of your buffer, and pass the rest again (unchanged, at the front, followed by any
+    /// new bytes) on the next call; call again while events come or bytes are consumed. With
+    /// no event and nothing consumed, read more: at least
+    /// [`needed`](Received::needed) bytes.
+    ///
+    /// A frame that fits [`Config::receive_buffer_size`](crate::Config::receive_buffer_size)
+    /// is handed out once it is whole (a text message as `&str`); a larger one in pieces as
+    /// its bytes arrive. Text is validated as its bytes arrive, so invalid UTF-8 fails the
+    /// connection (1007) without waiting for the rest of the frame.
+    ///
+    /// Returns an [`Error`] when the peer broke the protocol; the reply is then owed to
+    /// [`poll_transmit`](Self::poll_transmit), and later input is discarded.
+    pub fn receive<'i>(
+        &mut self,
+        input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        let discard = Received { consumed: input.len(), event: None, needed: 0 };
+        if self.transport == Transport::Closed || self.failed {
+            return Ok(discard);
+        }
+        match self.phase {
+            Phase::AwaitRequest(_) => self.receive_request(input, now),
+            Phase::AwaitResponse(..) => self.receive_response(input, now),
+            Phase::AwaitDecision(_) => Ok(Received::nothing(0)),
+            Phase::Ended => Ok(discard),
+            // RFC 6455 §5.5.1: after a close frame the peer sends nothing more; anything
+            // that still arrives is dropped.
+            Phase::Open if self.received_close.is_some() => Ok(discard),
+            Phase::Open => {
+                // Only bytes beyond those left unconsumed last time are new: re-presented bytes
+                // must not keep a stalled peer looking alive.
+                let len = input.len();
+                if len > self.unconsumed {
+                    self.saw_traffic(now);
+                }
+                let received = self.receive_frame(input, now)?;
+                self.unconsumed = len - received.consumed;
+                Ok(received)
+            }
+        }
+    }
+
+    fn receive_request<'i>(
+        &mut self,
+        input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        let limit = self.head_limit();
+        let Phase::AwaitRequest(scanner) = &mut self.phase else { return Ok(Received::nothing(0)) };
+        let end = scanner.find_end(input);
+        let len = match end {
+            Some(len) if len <= limit => len,
+            None if input.len() < limit => return Ok(Received::nothing(1)),
+            _ => return Err(self.fail(ErrorKind::HeadTooLarge { limit }, now)),
+        };
+        let input: &'i [u8] = input;
+        match handshake::parse_request(&input[..len], self.config.max_headers) {
+            Ok(request) => {
+                self.phase = Phase::AwaitDecision(request.offer());
+                Ok(Received::event(len, Event::Request(request)))
+            }
+            Err(kind) => Err(self.fail(kind, now)),
+        }
+    }
+
+    fn receive_response<'i>(
+        &mut self,
+        input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        let limit = self.head_limit();
+        let Phase::AwaitResponse(scanner, _) = &mut self.phase else {
+            return Ok(Received::nothing(0));
+        };
+        let end = scanner.find_end(input);
+        let len = match end {
+            Some(len) if len <= limit => len,
+            None if input.len() < limit => return Ok(Received::nothing(1)),
+            _ => return Err(self.fail(ErrorKind::HeadTooLarge { limit }, now)),
+        };
+        let input: &'i [u8] = input;
+        let response = match handshake::parse_response(&input[..len], self.config.max_headers) {
+            Ok(response) => response,
+            Err(kind) => return Err(self.fail(kind, now)),
+        };
+        if response.status() == 101 {
+            let Phase::AwaitResponse(_, offer) = &self.phase else {
+                return Ok(Received::nothing(0));
+            };
+            if let Err(kind) = handshake::validate_response(&response, offer) {
+                return Err(self.fail(kind, now));
+            }
+            self.start_open(now);
+            // Frames that followed the response in the same read stay in the input.
+            return Ok(Received::event(len, Event::Accepted(response)));
+        }
+        let response = response.with_body(&input[len..]);
+        let consumed = len + response.body().len();
+        self.phase = Phase::Ended;
+        self.timers.stop_all();
+        self.transport_close_due();
+        Ok(Received::event(consumed, Event::Rejected(response)))
+    }
+
+    /// The largest head accepted: the configured limit, and never more than the receive
+    /// buffer can hold (a head that cannot fit could never be completed).
+    fn head_limit(&self) -> usize {
+        self.config.max_head_size.min(self.config.receive_buffer_size)
+    }
+
+    fn receive_frame<'i>(
+        &mut self,
+        input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        let (progress, fresh) = match self.frame.take() {
+            Some(progress) => (progress, false),
+            None => {
+                let (header, header_len) = match FrameHeader::parse(input) {
+                    Ok(Some(parsed)) => parsed,
+                    Ok(None) => return Ok(Received::nothing(header_needs(input))),
+                    Err(e) => return Err(self.fail(frame_error_kind(e), now)),
+                };
+                self.check_header(&header, now)?;
+                let total = header_len as u64 + header.payload_len;
+                let mode = if header.opcode.is_control()
+                    || total <= self.config.receive_buffer_size as u64
+                {
+                    Mode::Whole
+                } else {
+                    Mode::Pieces
+                };
+                (FrameProgress { header, header_len, mode, done: 0 }, true)
+            }
+        };
+        match progress.mode {
+            Mode::Whole => self.receive_whole(progress, input, now),
+            Mode::Pieces => self.receive_piece(progress, fresh, input, now),
+        }
+    }
+
+    /// Applies the rules a header must follow given the role and the message in progress,
+    /// and charges the frame to the message's limits. Runs once per frame.
+    fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<(), Error> {
+        let violation = match (self.role, header.mask.is_some()) {
+            // RFC 6455 §5.1: "The server MUST close the connection upon receiving a frame
+            // that is not masked" and "A client MUST close a connection if it detects a
+            // masked frame."
+            (Role::Server, false) => Some(ErrorKind::UnmaskedFrame),
+            (Role::Client, true) => Some(ErrorKind::MaskedFrame),
+            // RFC 6455 §5.2: "If a nonzero value is received and none of the negotiated
+            // extensions defines the meaning of such a nonzero value, the receiving endpoint
+            // MUST _Fail the WebSocket Connection_."
+            _ if header.rsv != 0 => Some(ErrorKind::ReservedBits),
+            _ => None,
+        };
+        if let Some(kind) = violation {
+            return Err(self.fail(kind, now));
+        }
+        if header.opcode.is_control() {
+            return Ok(());
+        }
+        let limits = &self.config;
+        let (kind, size, frames) = match (header.opcode, &self.message) {
+            (Opcode::Continuation, Some(m)) => (m.kind, m.size, m.frames),
+            (Opcode::Continuation, None) => {
+                return Err(self.fail(ErrorKind::UnexpectedContinuation, now));
+            }
+            // RFC 6455 §5.4: the fragments of one message MUST NOT be interleaved with
+            // another's.
+            (_, Some(_)) => return Err(self.fail(ErrorKind::ExpectedContinuation, now)),
+            (Opcode::Text, None) => (MessageKind::Text, 0, 0),
+            (_, None) => (MessageKind::Binary, 0, 0),
+        };
+        let failure = if header.payload_len > limits.max_frame_size {
+            Some(ErrorKind::FrameTooLarge {
+                size: header.payload_len,
+                limit: limits.max_frame_size,
+            })
+        } else if size + header.payload_len > limits.max_message_size {
+            let size = size + header.payload_len;
+            Some(ErrorKind::MessageTooLarge { size, limit: limits.max_message_size })
+        } else if frames >= limits.max_fragments {
+            Some(ErrorKind::TooManyFragments { limit: limits.max_fragments })
+        } else {
+            None
+        };
+        if let Some(kind) = failure {
+            return Err(self.fail(kind, now));
+        }
+        let message = self.message.get_or_insert(InMessage {
+            kind,
+            size: 0,
+            frames: 0,
+            started: false,
+            utf8: Utf8Validator::new(),
+        });
+        message.size += header.payload_len;
+        message.frames += 1;
+        Ok(())
+    }
+
+    /// A frame that fits the receive buffer: unmask (and validate) what has arrived, and hand
+    /// it out once it is whole.
+    fn receive_whole<'i>(
+        &mut self,
+        mut progress: FrameProgress,
+        input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        let start = progress.header_len;
+        // The mode is Whole only when header and payload fit the receive buffer.
+        let len = progress.header.payload_len as usize;
+        let total = start + len;
+        let arrived = input.len().saturating_sub(start).min(len);
+        let before = progress.done as usize;
+        if arrived > before {
+            if let Some(key) = progress.header.mask {
+                apply_mask(&mut input[start + before..start + arrived], key, before);
+            }
+        }
+        let is_text = self.message.is_some_and(|m| m.kind == MessageKind::Text);
+        if arrived < len {
+            // Fail fast: RFC 6455 §8.1 lets an endpoint fail as soon as it knows the text is
+            // invalid, and waiting for the rest of the frame would only cost memory.
+            if is_text && !progress.header.opcode.is_control() && arrived > before {
+                self.feed_utf8(&input[start + before..start + arrived], false, now)?;
+            }
+            progress.done = arrived as u64;
+            self.frame = Some(progress);
+            return Ok(Received::nothing(total - input.len()));
+        }
+        let input: &'i [u8] = input;
+        let payload = &input[start..total];
+        let header = progress.header;
+        let event = match header.opcode {
+            Opcode::Ping => self.on_ping(payload),
+            Opcode::Pong => self.on_pong(payload, now),
+            Opcode::Close => self.on_close(payload, now)?,
+            _ => {
+                let Some(message) = self.message else { return Ok(Received::nothing(0)) };
+                if !message.started && header.fin {
+                    self.message = None;
+                    match message.kind {
+                        MessageKind::Binary => Event::Message(Message::Binary(payload)),
+                        MessageKind::Text => match utf8::validate(payload) {
+                            Some(text) => Event::Message(Message::Text(text)),
+                            None => return Err(self.fail(ErrorKind::InvalidUtf8, now)),
+                        },
+                    }
+                } else {
+                    if is_text {
+                        self.feed_utf8(&payload[before..], header.fin, now)?;
+                    }
+                    self.fragment_event(payload, header.fin)
+                }
+            }
+        };
+        Ok(Received::event(total, event))
+    }
+
+    /// A frame larger than the receive buffer: hand out whatever payload has arrived.
+    fn receive_piece<'i>(
+        &mut self,
+        mut progress: FrameProgress,
+        fresh: bool,
+        input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        // The header is consumed with the frame's first piece; later calls start at payload.
+        let start = if fresh { progress.header_len } else { 0 };
+        let remaining = progress.header.payload_len - progress.done;
+        let arrived =
+            input.len().saturating_sub(start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        if arrived == 0 {
+            self.frame = Some(progress);
+            return Ok(Received { consumed: start, event: None, needed: 1 });
+        }
+        let piece = start..start + arrived;
+        if let Some(key) = progress.header.mask {
+            apply_mask(&mut input[piece.clone()], key, (progress.done % 4) as usize);
+        }
+        progress.done += arrived as u64;
+        let frame_done = progress.done == progress.header.payload_len;
+        let is_last = frame_done && progress.header.fin;
+        if self.message.is_some_and(|m| m.kind == MessageKind::Text) {
+            self.feed_utf8(&input[piece.clone()], is_last, now)?;
+        }
+        if !frame_done {
+            self.frame = Some(progress);
+        }
+        let input: &'i [u8] = input;
+        Ok(Received::event(piece.end, self.fragment_event(&input[piece], is_last)))
+    }
+
+    /// Validates the next bytes of the text message in progress; `is_last` when they end it.
+    fn feed_utf8(&mut self, bytes: &[u8], is_last: bool, now: Instant) -> Result<(), Error> {
+        let Some(message) = self.message.as_mut() else { return Ok(()) };
+        let valid = message.utf8.feed(bytes).is_ok() && (!is_last || message.utf8.is_complete());
+        if valid {
+            Ok(())
+        } else {
+            // RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but
+            // finds that the byte stream is not, in fact, a valid UTF-8 stream, that endpoint
+            // MUST _Fail the WebSocket Connection_."
+            Err(self.fail(ErrorKind::InvalidUtf8, now))
+        }
+    }
+
+    /// The event for a piece of the message in progress, which ends with it if `is_last`.
+    fn fragment_event<'i>(&mut self, payload: &'i [u8], is_last: bool) -> Event<'i> {
+        let (kind, is_first) = match self.message.as_mut() {
+            Some(message) => {
+                let first = !message.started;
+                message.started = true;
+                (message.kind, first)
+            }
+            None => (MessageKind::Binary, true),
+        };
+        if is_last {
+            self.message = None;
+        }
+        Event::Fragment(Fragment { kind, payload, is_first, is_last })
+    }
+
+    fn on_ping<'i>(&mut self, payload: &'i [u8]) -> Event<'i> {
+        // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+        // in response, unless it already received a Close frame." Only the latest ping is
+        // answered when several arrive before the caller writes (§5.5.3 allows it).
+        if self.config.auto_pong && self.sent_close.is_none() {
+            self.pong_owed = ControlPayload::new(payload);
+        }
+        Event::Ping(payload)
+    }
+
+    fn on_pong<'i>(&mut self, payload: &'i [u8], now: Instant) -> Event<'i> {
+        if self.timers.get(Timer::Pong).is_some() {
+            self.timers.stop(Timer::Pong);
+            if let Some(interval) = self.config.keepalive_interval {
+                self.timers.set(Timer::Keepalive, now + interval);
+            }
+        }
+        Event::Pong(payload)
+    }
+
+    fn on_close<'i>(&mut self, payload: &[u8], now: Instant) -> Result<Event<'i>, Error> {
+        let (code, reason) = match parse_close_payload(payload) {
+            Ok(parsed) => parsed,
+            Err(ClosePayloadError::OneByte) => {
+                return Err(self.fail(ErrorKind::OneByteClosePayload, now));
+            }
+            Err(ClosePayloadError::Code(code)) => {
+                return Err(self.fail(ErrorKind::InvalidCloseCode(code), now));
+            }
+            Err(ClosePayloadError::Utf8) => return Err(self.fail(ErrorKind::InvalidUtf8, now)),
+        };
+        let Some(frame) = CloseFrame::new(code, reason) else {
+            return Err(self.fail(ErrorKind::ControlFrameTooLong, now));
+        };
+        self.received_close = Some(frame);
+        self.message = None;
+        self.pong_owed = None;
+        self.ping_owed = None;
+        for timer in [Timer::Keepalive, Timer::Pong, Timer::Idle] {
+            self.timers.stop(timer);
+        }
+        if self.sent_close.is_none() {
+            // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously
+            // send a Close frame, the endpoint MUST send a Close frame in response. (When
+            // sending a Close frame in response, the endpoint typically echos the status code
+            // it received.)"
+            self.sent_close = CloseFrame::new(code, "");
+            self.close_owed = true;
+        }
+        self.arm_close_timer(now);
+        Ok(Event::Close(frame))
+    }
+}
+
+/// How many more bytes a partial frame header needs.
+fn header_needs(input: &[u8]) -> usize {
+    let [_, b1, ..] = input else { return 2 - input.len() };
+    let ext = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask: usize = if b1 & 0x80 != 0 { 4 } else { 0 };
+    (2 + ext + mask).saturating_sub(input.len()).max(1)
+}
+
+fn frame_error_kind(error: FrameError) -> ErrorKind {
+    match error {
+        FrameError::ReservedOpcode(op) => ErrorKind::ReservedOpcode(op),
+        FrameError::LengthOutOfRange => ErrorKind::LengthOutOfRange,
+        FrameError::ControlFrameTooLong => ErrorKind::ControlFrameTooLong,
+        FrameError::FragmentedControlFrame => ErrorKind::FragmentedControlFrame,
+    }
+}

@@ -1,0 +1,340 @@
+//! The output side: commands that write frames into the caller's buffer, and the bytes the
+//! protocol owes the peer.
+
+use super::{Connection, MessageKind, Phase, Role, Transmit, Transport};
+use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
+use crate::error::UsageError;
+use crate::frame::{apply_mask, FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::handshake::{self, Accept, Reject};
+use crate::time::Instant;
+
+use super::timer::Timer;
+
+impl Connection {
+    /// Writes bytes the protocol owes the peer into `out`: the client's upgrade request, an
+    /// HTTP error response, pongs, the close reply, keepalive pings. Then, once everything is
+    /// out and the rules of RFC 6455 §7.1.1 say so, asks for the transport to be closed.
+    ///
+    /// Call it after every input and command until it returns `None`. Any non-empty `out`
+    /// works: owed bytes that do not fit come out on the next call.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<Transmit> {
+        if self.transport == Transport::Closed || out.is_empty() {
+            return None;
+        }
+        let written = self.write_owed(out);
+        if written > 0 {
+            return Some(Transmit::Bytes(written));
+        }
+        // RFC 6455 §7.1.1: "the underlying TCP connection, in most normal cases, SHOULD be
+        // closed first by the server". The server does so once both close frames are
+        // exchanged; the client waits for it (or for the close deadline).
+        let server_done = self.role == Role::Server
+            && matches!(self.phase, Phase::Open)
+            && self.is_close_handshake_complete();
+        if self.transport == Transport::CloseDue || server_done {
+            self.transport = Transport::Closed;
+            self.timers.stop_all();
+            return Some(Transmit::CloseTransport);
+        }
+        None
+    }
+
+    /// Server: accepts the upgrade request handed out in
+    /// [`Event::Request`](super::Event::Request), writing the `101 Switching Protocols`
+    /// response into `out`. The connection is open; frames the client sent after its request
+    /// are still in your input, for the next [`receive`](Self::receive).
+    pub fn accept(
+        &mut self,
+        accept: &Accept<'_>,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Result<usize, UsageError> {
+        let Phase::AwaitDecision(offer) = &self.phase else { return Err(self.no_request()) };
+        let written = handshake::write_accept(offer, accept, out)?;
+        self.start_open(now);
+        Ok(written)
+    }
+
+    /// Server: refuses the upgrade request handed out in
+    /// [`Event::Request`](super::Event::Request) with any status, headers and body (a 403 for
+    /// a forbidden origin, a 401 asking for credentials...). The transport's close follows
+    /// from [`poll_transmit`](Self::poll_transmit).
+    pub fn reject(&mut self, reject: &Reject<'_>, out: &mut [u8]) -> Result<usize, UsageError> {
+        if !matches!(self.phase, Phase::AwaitDecision(_)) {
+            return Err(self.no_request());
+        }
+        let written = handshake::write_reject(reject, out)?;
+        self.phase = Phase::Ended;
+        self.timers.stop_all();
+        self.transport_close_due();
+        Ok(written)
+    }
+
+    fn no_request(&self) -> UsageError {
+        match self.role {
+            Role::Client => UsageError::WrongRole,
+            Role::Server => UsageError::NoPendingRequest,
+        }
+    }
+
+    /// Sends a whole text message as one frame.
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, UsageError> {
+        self.send_message(Opcode::Text, text.as_bytes(), out)
+    }
+
+    /// Sends a whole binary message as one frame.
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, UsageError> {
+        self.send_message(Opcode::Binary, data, out)
+    }
+
+    fn send_message(
+        &mut self,
+        opcode: Opcode,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, UsageError> {
+        self.check_can_send_data()?;
+        if self.sending.is_some() {
+            return Err(UsageError::MessageInProgress);
+        }
+        self.write_frame(opcode, data, true, out)
+    }
+
+    /// Sends one frame of a fragmented message of `kind`: the first call starts the message,
+    /// later ones continue it, and the one with `is_last` ends it. Control frames may be sent
+    /// between fragments. For text, the fragments' concatenation must be UTF-8; a fragment
+    /// may end inside a code point.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        is_last: bool,
+        out: &mut [u8],
+    ) -> Result<usize, UsageError> {
+        self.check_can_send_data()?;
+        let opcode = match self.sending {
+            Some(open) if open == kind => Opcode::Continuation,
+            Some(_) => return Err(UsageError::MessageInProgress),
+            None => match kind {
+                MessageKind::Text => Opcode::Text,
+                MessageKind::Binary => Opcode::Binary,
+            },
+        };
+        let written = self.write_frame(opcode, payload, is_last, out)?;
+        self.sending = if is_last { None } else { Some(kind) };
+        Ok(written)
+    }
+
+    /// Server: writes only the header of a whole unfragmented message of `payload_len` bytes
+    /// (after any owed bytes); write your payload right after it, for instance with one
+    /// vectored write, so the payload is never copied. A client must mask its payload, so it
+    /// cannot do this ([`UsageError::WrongRole`]). For text, the payload must be UTF-8.
+    pub fn send_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: u64,
+        out: &mut [u8],
+    ) -> Result<usize, UsageError> {
+        if self.role == Role::Client {
+            return Err(UsageError::WrongRole);
+        }
+        self.check_can_send_data()?;
+        if self.sending.is_some() {
+            return Err(UsageError::MessageInProgress);
+        }
+        let opcode = match kind {
+            MessageKind::Text => Opcode::Text,
+            MessageKind::Binary => Opcode::Binary,
+        };
+        let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len };
+        let required = self.owed_len() + header.encoded_len();
+        if out.len() < required {
+            return Err(UsageError::BufferTooSmall { required });
+        }
+        let at = self.write_owed(out);
+        Ok(at + header.encode(&mut out[at..]).unwrap_or(0))
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes). The peer's pong arrives as
+    /// [`Event::Pong`](super::Event::Pong).
+    pub fn send_ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, UsageError> {
+        self.check_can_send_control(payload)?;
+        self.write_frame(Opcode::Ping, payload, true, out)
+    }
+
+    /// Sends a pong with `payload` (at most 125 bytes): the answer to a ping when automatic
+    /// pongs are off, or an unsolicited heartbeat. It replaces an owed automatic pong.
+    pub fn send_pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, UsageError> {
+        self.check_can_send_control(payload)?;
+        let owed_pong = self.pong_owed.take();
+        let result = self.write_frame(Opcode::Pong, payload, true, out);
+        if result.is_err() {
+            self.pong_owed = owed_pong;
+        }
+        result
+    }
+
+    /// Starts (or answers) the closing handshake with `code` and `reason` (at most 123 bytes
+    /// of UTF-8). After this no data frame can be sent; messages the peer sent before its
+    /// close still arrive. The close deadline starts now.
+    ///
+    /// Codes that may not be sent (RFC 6455 §7.4: 1004–1006, 1015, below 1000, unassigned
+    /// codes below 3000, 5000 and above) are refused, never rewritten.
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<usize, UsageError> {
+        self.check_open()?;
+        if self.sent_close.is_some() || self.failed {
+            return Err(UsageError::Closing);
+        }
+        if !code.is_sendable() {
+            return Err(UsageError::InvalidCloseCode(code.0));
+        }
+        let frame = CloseFrame::new(code, reason)
+            .ok_or(UsageError::CloseReasonTooLong { len: reason.len() })?;
+        let mut payload = [0; MAX_CONTROL_PAYLOAD];
+        let len = frame.write_payload(&mut payload);
+        let written = self.write_frame(Opcode::Close, &payload[..len], true, out)?;
+        self.sent_close = Some(frame);
+        self.ping_owed = None;
+        self.timers.stop(Timer::Keepalive);
+        self.timers.stop(Timer::Pong);
+        self.arm_close_timer(now);
+        Ok(written)
+    }
+
+    /// How many bytes of `out` a frame with `payload_len` bytes of payload would need now,
+    /// including the owed bytes written ahead of it.
+    pub fn send_capacity(&self, payload_len: usize) -> usize {
+        self.owed_len() + self.frame_len(payload_len)
+    }
+
+    fn check_open(&self) -> Result<(), UsageError> {
+        match self.phase {
+            Phase::Open if self.transport == Transport::Open => Ok(()),
+            Phase::Open | Phase::Ended => Err(UsageError::Closed),
+            _ => Err(UsageError::NotOpen),
+        }
+    }
+
+    fn check_can_send_data(&self) -> Result<(), UsageError> {
+        self.check_open()?;
+        // RFC 6455 §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any
+        // further data frames."
+        if self.sent_close.is_some() || self.failed {
+            return Err(UsageError::Closing);
+        }
+        Ok(())
+    }
+
+    fn check_can_send_control(&self, payload: &[u8]) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(UsageError::ControlPayloadTooLong { len: payload.len() });
+        }
+        Ok(())
+    }
+
+    /// Header plus payload length of a frame this end sends.
+    fn frame_len(&self, payload_len: usize) -> usize {
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: Opcode::Binary,
+            mask: (self.role == Role::Client).then_some([0; 4]),
+            payload_len: payload_len as u64,
+        };
+        header.encoded_len() + payload_len
+    }
+
+    /// Writes the owed bytes, then one frame, into `out`; all or nothing.
+    fn write_frame(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, UsageError> {
+        let required = self.owed_len() + self.frame_len(payload.len());
+        if out.len() < required {
+            return Err(UsageError::BufferTooSmall { required });
+        }
+        let at = self.write_owed(out);
+        Ok(at + self.encode_frame(opcode, payload, fin, &mut out[at..]))
+    }
+
+    /// Encodes one frame (masked for a client) into `out`, which is known to be long enough.
+    fn encode_frame(&mut self, opcode: Opcode, payload: &[u8], fin: bool, out: &mut [u8]) -> usize {
+        // RFC 6455 §5.3: a client masks every frame with a fresh key "derived from a strong
+        // source of entropy"; a server never masks.
+        let mask = self.rng.as_mut().map(|rng| rng.mask_key());
+        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        let Some(at) = header.encode(out) else { return 0 };
+        let body = &mut out[at..at + payload.len()];
+        body.copy_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(body, key, 0);
+        }
+        at + payload.len()
+    }
+
+    /// The number of bytes owed to the peer right now.
+    fn owed_len(&self) -> usize {
+        let mut len = self.owed.len() - self.owed_pos;
+        if let Some(pong) = &self.pong_owed {
+            len += self.frame_len(pong.as_slice().len());
+        }
+        if self.close_owed {
+            let mut payload = [0; MAX_CONTROL_PAYLOAD];
+            let payload_len = self.sent_close.map_or(0, |f| f.write_payload(&mut payload));
+            len += self.frame_len(payload_len);
+        }
+        if let Some(ping) = &self.ping_owed {
+            len += self.frame_len(ping.as_slice().len());
+        }
+        len
+    }
+
+    /// Copies as many owed bytes into `out` as fit, encoding owed control frames in order of
+    /// precedence (pong, close, keepalive ping) as the previous ones drain.
+    fn write_owed(&mut self, out: &mut [u8]) -> usize {
+        let mut written = 0;
+        loop {
+            if self.owed_pos < self.owed.len() {
+                let n = (self.owed.len() - self.owed_pos).min(out.len() - written);
+                out[written..written + n]
+                    .copy_from_slice(&self.owed[self.owed_pos..self.owed_pos + n]);
+                self.owed_pos += n;
+                written += n;
+                if written == out.len() {
+                    return written;
+                }
+            }
+            self.owed.clear();
+            self.owed_pos = 0;
+            let (opcode, payload, len) = if let Some(pong) = self.pong_owed.take() {
+                (Opcode::Pong, pong.bytes, pong.len.into())
+            } else if self.close_owed {
+                self.close_owed = false;
+                let mut payload = [0; MAX_CONTROL_PAYLOAD];
+                let len = self.sent_close.map_or(0, |f| f.write_payload(&mut payload));
+                (Opcode::Close, payload, len)
+            } else if let Some(ping) = self.ping_owed.take() {
+                (Opcode::Ping, ping.bytes, ping.len.into())
+            } else {
+                return written;
+            };
+            let mut frame = [0; MAX_CONTROL_PAYLOAD + 14];
+            let n = self.encode_frame(opcode, &payload[..len], true, &mut frame);
+            self.owed.extend_from_slice(&frame[..n]);
+        }
+    }
+}
+
+// The longest close reason must fit a control frame with its code.
+const _: () = assert!(MAX_CLOSE_REASON + 2 == MAX_CONTROL_PAYLOAD);

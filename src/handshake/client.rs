@@ -1,0 +1,785 @@
+//! The client side of the opening handshake (RFC 6455 §4.1): write the upgrade request, then
+//! parse and validate the server's answer.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::{
+    accept_key, count_headers, encode_key, extension_name, extension_offers, find_header,
+    header_contains_token, header_values, is_token, put_header, split_offers, tokens, trim_ows,
+    valid_header, valid_value, Counter, Header, Sink,
+};
+use crate::error::{ErrorKind, UsageError};
+
+/// The upgrade request a client sends: where to connect and what to offer.
+///
+/// Built with [`new`](Self::new) and the builder methods; nothing is checked until the request
+/// is written, when any invalid part is refused with [`UsageError::InvalidHeader`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientRequest<'a> {
+    host: &'a str,
+    target: &'a str,
+    origin: Option<&'a str>,
+    subprotocols: &'a [&'a str],
+    extensions: &'a [&'a str],
+    headers: &'a [(&'a str, &'a [u8])],
+}
+
+impl<'a> ClientRequest<'a> {
+    /// A request for `target` (path and query, e.g. `/chat?x=1`; it must start with `/`) on
+    /// `host` (the authority, with `:port` if not the scheme's default), offering nothing.
+    ///
+    /// RFC 6455 §4.1: "The request MUST contain a |Host| header field whose value contains
+    /// /host/ plus optionally ":" followed by /port/ (when not using the default port)".
+    pub fn new(host: &'a str, target: &'a str) -> Self {
+        Self { host, target, origin: None, subprotocols: &[], extensions: &[], headers: &[] }
+    }
+
+    /// Sends an `Origin` header (RFC 6455 §4.1: browser clients "MUST" send one; others may).
+    pub fn origin(mut self, origin: &'a str) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+
+    /// Offers these subprotocols, most preferred first, in `Sec-WebSocket-Protocol`. Each
+    /// must be an HTTP token and they must be distinct (RFC 6455 §4.1: the elements "MUST be
+    /// non-empty strings with characters in the range U+0021 to U+007E not including
+    /// separator characters ... and MUST all be unique strings").
+    pub fn subprotocols(mut self, subprotocols: &'a [&'a str]) -> Self {
+        self.subprotocols = subprotocols;
+        self
+    }
+
+    /// Offers these extensions in `Sec-WebSocket-Extensions`, each a full offer with its
+    /// parameters, e.g. `permessage-deflate; client_max_window_bits`.
+    pub fn extensions(mut self, extensions: &'a [&'a str]) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    /// Adds header lines (name, value) after the handshake's own, e.g. `Authorization`.
+    ///
+    /// Names must be HTTP tokens and values free of CR, LF and NUL; headers the handshake
+    /// writes itself (`Host`, `Upgrade`, `Connection`, `Origin`, the `Sec-WebSocket-*`
+    /// headers) and body framing headers (`Content-Length`, `Transfer-Encoding`) may not be
+    /// added.
+    pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// The `Host` value.
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+
+    /// The request target (path and query).
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The `Origin` value, if one is sent.
+    pub fn origin_header(&self) -> Option<&'a str> {
+        self.origin
+    }
+
+    /// The offered subprotocols.
+    pub fn offered_subprotocols(&self) -> &'a [&'a str] {
+        self.subprotocols
+    }
+
+    /// The offered extensions.
+    pub fn offered_extensions(&self) -> &'a [&'a str] {
+        self.extensions
+    }
+
+    /// The extra header lines.
+    pub fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
+        self.headers
+    }
+}
+
+/// What validating the server's answer needs: the expected `Sec-WebSocket-Accept` value and
+/// what was offered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClientOffer {
+    accept: [u8; 28],
+    subprotocols: Vec<String>,
+    extensions: Vec<String>,
+}
+
+/// Headers a client request may not add: the handshake writes them, or they would frame a body.
+const REQUEST_RESERVED: [&str; 11] = [
+    "Host",
+    "Upgrade",
+    "Connection",
+    "Origin",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions",
+    "Sec-WebSocket-Accept",
+    "Content-Length",
+    "Transfer-Encoding",
+];
+
+/// Whether `host` can be a `Host` value: non-empty visible ASCII, with none of the characters
+/// that end an authority (`/`, `?`, `#`) or start userinfo (`@`). Ports and IPv6 literals
+/// (`[::1]:8080`) pass; international names must be given in their ASCII (punycode) form.
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@'))
+}
+
+/// Whether `target` can be an origin-form request target: `/` then visible ASCII (no spaces,
+/// which would break the request line), and no fragment (RFC 6455 §3: fragment identifiers
+/// "MUST NOT be used on these URIs").
+fn valid_target(target: &str) -> bool {
+    target.starts_with('/') && target.bytes().all(|b| b.is_ascii_graphic() && b != b'#')
+}
+
+/// Whether the subprotocols are distinct tokens; sorts a copy, so O(n log n).
+fn valid_subprotocols(subprotocols: &[&str]) -> bool {
+    if !subprotocols.iter().all(|p| is_token(p.as_bytes())) {
+        return false;
+    }
+    let mut sorted: Vec<&str> = subprotocols.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w.first() != w.get(1))
+}
+
+/// The names of the extensions in `offers`, or `None` if an offer is not a valid header value
+/// or has no token for a name.
+fn offered_extension_names(offers: &[&str]) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for offer in offers {
+        if !valid_value(offer.as_bytes()) || trim_ows(offer.as_bytes()).is_empty() {
+            return None;
+        }
+        for part in split_offers(offer.as_bytes()) {
+            let name = extension_name(core::str::from_utf8(part).ok()?);
+            if !is_token(name.as_bytes()) {
+                return None;
+            }
+            names.push(String::from(name));
+        }
+    }
+    Some(names)
+}
+
+/// Writes `items` joined by `, `.
+fn put_list(sink: &mut impl Sink, items: &[&str]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            sink.put(b", ");
+        }
+        sink.put(item.as_bytes());
+    }
+}
+
+/// Writes the upgrade request.
+fn emit_request(sink: &mut impl Sink, request: &ClientRequest<'_>, key: &[u8; 24]) {
+    sink.put(b"GET ");
+    sink.put(request.target.as_bytes());
+    sink.put(b" HTTP/1.1\r\n");
+    put_header(sink, "Host", request.host.as_bytes());
+    sink.put(b"Upgrade: websocket\r\n");
+    sink.put(b"Connection: Upgrade\r\n");
+    put_header(sink, "Sec-WebSocket-Key", key);
+    sink.put(b"Sec-WebSocket-Version: 13\r\n");
+    if let Some(origin) = request.origin {
+        put_header(sink, "Origin", origin.as_bytes());
+    }
+    if !request.subprotocols.is_empty() {
+        sink.put(b"Sec-WebSocket-Protocol: ");
+        put_list(sink, request.subprotocols);
+        sink.put(b"\r\n");
+    }
+    if !request.extensions.is_empty() {
+        sink.put(b"Sec-WebSocket-Extensions: ");
+        put_list(sink, request.extensions);
+        sink.put(b"\r\n");
+    }
+    for &(name, value) in request.headers {
+        put_header(sink, name, value);
+    }
+    sink.put(b"\r\n");
+}
+
+/// Encodes the upgrade request with the 16-byte nonce `key`, returning its bytes and what
+/// validating the answer needs.
+///
+/// RFC 6455 §4.1: the request "MUST be a valid HTTP request", its method "MUST be GET, and the
+/// HTTP version MUST be at least 1.1", it "MUST contain an |Upgrade| header field whose value
+/// MUST include the "websocket" keyword", "a |Connection| header field whose value MUST
+/// include the "Upgrade" token", "a header field with the name |Sec-WebSocket-Key|" whose
+/// value is "a nonce consisting of a randomly selected 16-byte value that has been
+/// base64-encoded", and "a header field with the name |Sec-WebSocket-Version|. The value of
+/// this header field MUST be 13". `key` MUST be "chosen randomly for each connection"; that
+/// is the caller's duty.
+///
+/// Refused with [`UsageError::InvalidHeader`]: an empty host or one with whitespace,
+/// controls, `/`, `?`, `#` or `@`; a target not starting with `/` or holding whitespace,
+/// controls or `#`; an origin or extension with CR, LF or NUL; a subprotocol that is not a
+/// token or is repeated; an extension without a token name; an invalid or reserved extra
+/// header.
+pub(crate) fn write_request(
+    request: &ClientRequest<'_>,
+    key: [u8; 16],
+) -> Result<(Vec<u8>, ClientOffer), UsageError> {
+    if !valid_host(request.host)
+        || !valid_target(request.target)
+        || !request.origin.map_or(true, |o| valid_value(o.as_bytes()))
+        || !valid_subprotocols(request.subprotocols)
+        || !request.headers.iter().all(|&(name, value)| {
+            valid_header(name, value)
+                && !REQUEST_RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name))
+        })
+    {
+        return Err(UsageError::InvalidHeader);
+    }
+    let extensions =
+        offered_extension_names(request.extensions).ok_or(UsageError::InvalidHeader)?;
+    let key = encode_key(key);
+    let mut counter = Counter(0);
+    emit_request(&mut counter, request, &key);
+    let mut bytes = Vec::with_capacity(counter.0);
+    emit_request(&mut bytes, request, &key);
+    let offer = ClientOffer {
+        accept: accept_key(&key),
+        subprotocols: request.subprotocols.iter().map(|&p| String::from(p)).collect(),
+        extensions,
+    };
+    Ok((bytes, offer))
+}
+
+/// The server's answer to an upgrade request, borrowing the bytes it was parsed from.
+///
+/// Any status can be held: a `101` is checked against what was offered before the connection
+/// opens; anything else is the server's refusal, to be handled "per HTTP procedures" (RFC 6455 §4.1), e.g. by
+/// following a redirect's [`location`](Self::location).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response<'i> {
+    status: u16,
+    reason: &'i str,
+    headers: Vec<Header<'i>>,
+    body: &'i [u8],
+    content_length: Option<usize>,
+}
+
+impl<'i> Response<'i> {
+    /// The status code, e.g. 101.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase as sent (empty if it was missing or not valid UTF-8).
+    pub fn reason(&self) -> &'i str {
+        self.reason
+    }
+
+    /// Every header line, in the order sent.
+    pub fn headers(&self) -> &[Header<'i>] {
+        &self.headers
+    }
+
+    /// The value of the first header called `name` (compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&'i [u8]> {
+        find_header(&self.headers, name)
+    }
+
+    /// The subprotocol the server chose: the first `Sec-WebSocket-Protocol` value, if it is
+    /// UTF-8.
+    pub fn subprotocol(&self) -> Option<&'i str> {
+        self.header("Sec-WebSocket-Protocol").and_then(|v| core::str::from_utf8(v).ok())
+    }
+
+    /// The extensions the server accepted, each as its raw string with parameters, from every
+    /// `Sec-WebSocket-Extensions` header; ones that are not UTF-8 are skipped.
+    pub fn extensions(&self) -> impl Iterator<Item = &'i str> + '_ {
+        extension_offers(&self.headers, "Sec-WebSocket-Extensions")
+    }
+
+    /// The `Location` header, for a redirect.
+    pub fn location(&self) -> Option<&'i [u8]> {
+        self.header("Location")
+    }
+
+    /// The start of the body: the bytes that followed the head in the input, cut at
+    /// `Content-Length` if the response has one. Possibly incomplete: only what had arrived.
+    /// Always empty for 1xx, 204 and 304 responses, which have no body (after a `101` the
+    /// bytes belong to the WebSocket connection).
+    pub fn body(&self) -> &'i [u8] {
+        self.body
+    }
+
+    /// This response with its body taken from `after_head`, the bytes that followed the head,
+    /// by the rules of [`body`](Self::body).
+    pub(crate) fn with_body(mut self, after_head: &'i [u8]) -> Self {
+        self.body = if self.status < 200 || self.status == 204 || self.status == 304 {
+            &[]
+        } else {
+            match self.content_length {
+                Some(len) => after_head.get(..len).unwrap_or(after_head),
+                None => after_head,
+            }
+        };
+        self
+    }
+}
+
+/// A `Content-Length` value's number, or `None` if it is not all digits or overflows.
+fn parse_content_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0usize, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(usize::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Parses the server's answer to an upgrade request.
+///
+/// `input` starts with the complete head (ending in `\r\n\r\n`); any bytes after the head
+/// become the [`body`](Response::body). More than `max_headers` header lines is
+/// [`ErrorKind::TooManyHeaders`]; HTTP/1.0 is [`ErrorKind::HttpVersion`] (RFC 6455 §4.1: the
+/// version "MUST be at least 1.1"); anything else that is not a complete HTTP/1.1 response
+/// head is [`ErrorKind::MalformedHttp`]. The answer is not validated: see
+/// [`validate_response`].
+pub(crate) fn parse_response(input: &[u8], max_headers: usize) -> Result<Response<'_>, ErrorKind> {
+    // A header line takes at least three bytes, so this many slots always suffice.
+    let slots = max_headers.min(input.len() / 3 + 1);
+    let mut raw = vec![httparse::EMPTY_HEADER; slots];
+    let mut parsed = httparse::Response::new(&mut raw);
+    let head_len = match parsed.parse(input) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Err(ErrorKind::MalformedHttp),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ErrorKind::TooManyHeaders { limit: max_headers })
+        }
+        Err(_) => return Err(ErrorKind::MalformedHttp),
+    };
+    let (Some(version), Some(status)) = (parsed.version, parsed.code) else {
+        return Err(ErrorKind::MalformedHttp);
+    };
+    if version < 1 {
+        return Err(ErrorKind::HttpVersion);
+    }
+    let headers: Vec<Header<'_>> =
+        parsed.headers.iter().map(|h| Header { name: h.name, value: trim_ows(h.value) }).collect();
+    let content_length = find_header(&headers, "Content-Length").and_then(parse_content_length);
+    let response = Response {
+        status,
+        reason: parsed.reason.unwrap_or(""),
+        headers,
+        body: &[],
+        content_length,
+    };
+    Ok(response.with_body(input.get(head_len..).unwrap_or(&[])))
+}
+
+/// Checks a `101 Switching Protocols` answer against what was offered (RFC 6455 §4.1, where
+/// each failure means "the client MUST _Fail the WebSocket Connection_"):
+///
+/// - the status is 101 ([`ErrorKind::MalformedHttp`] otherwise: other statuses are not
+///   answers to validate but refusals to handle);
+/// - "If the response lacks an |Upgrade| header field or the |Upgrade| header field contains
+///   a value that is not an ASCII case-insensitive match for the value "websocket"" — here:
+///   unless some `Upgrade` lists `websocket` ([`ErrorKind::MissingUpgrade`]);
+/// - "If the response lacks a |Connection| header field or the |Connection| header field
+///   doesn't contain a token that is an ASCII case-insensitive match for the value
+///   "Upgrade"" ([`ErrorKind::MissingConnectionUpgrade`]);
+/// - "If the response lacks a |Sec-WebSocket-Accept| header field or the
+///   |Sec-WebSocket-Accept| contains a value other than the base64-encoded SHA-1 of the
+///   concatenation of the |Sec-WebSocket-Key| (as a string, not base64-decoded) with the
+///   string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"" — or has it more than once
+///   ([`ErrorKind::InvalidAccept`]);
+/// - "If the response includes a |Sec-WebSocket-Protocol| header field and this header field
+///   indicates the use of a subprotocol that was not present in the client's handshake" —
+///   or holds more than one value, or appears more than once
+///   ([`ErrorKind::UnofferedSubprotocol`]);
+/// - "If the response includes a |Sec-WebSocket-Extensions| header field and this header
+///   field indicates the use of an extension that was not present in the client's
+///   handshake" ([`ErrorKind::UnofferedExtension`]).
+///
+/// Subprotocols are compared exactly, extension names ASCII case-insensitively.
+pub(crate) fn validate_response(
+    response: &Response<'_>,
+    offer: &ClientOffer,
+) -> Result<(), ErrorKind> {
+    if response.status != 101 {
+        return Err(ErrorKind::MalformedHttp);
+    }
+    let headers = &response.headers;
+    if !header_contains_token(headers, "Upgrade", "websocket") {
+        return Err(ErrorKind::MissingUpgrade);
+    }
+    if !header_contains_token(headers, "Connection", "Upgrade") {
+        return Err(ErrorKind::MissingConnectionUpgrade);
+    }
+    if count_headers(headers, "Sec-WebSocket-Accept") != 1
+        || find_header(headers, "Sec-WebSocket-Accept") != Some(&offer.accept[..])
+    {
+        return Err(ErrorKind::InvalidAccept);
+    }
+    match count_headers(headers, "Sec-WebSocket-Protocol") {
+        0 => {}
+        1 => {
+            let value = find_header(headers, "Sec-WebSocket-Protocol").unwrap_or(&[]);
+            let mut values = tokens(value);
+            let chosen = values.next();
+            let offered =
+                chosen.is_some_and(|c| offer.subprotocols.iter().any(|p| p.as_bytes() == c));
+            if !offered || values.next().is_some() {
+                return Err(ErrorKind::UnofferedSubprotocol);
+            }
+        }
+        _ => return Err(ErrorKind::UnofferedSubprotocol),
+    }
+    for extension in header_values(headers, "Sec-WebSocket-Extensions").flat_map(split_offers) {
+        let name = core::str::from_utf8(extension).map(extension_name).unwrap_or("");
+        if name.is_empty() || !offer.extensions.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+            return Err(ErrorKind::UnofferedExtension);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::server::{parse_request, write_accept, Accept};
+
+    const KEY: [u8; 16] = *b"the sample nonce";
+
+    fn ok_response() -> String {
+        String::from(
+            "HTTP/1.1 101 Switching Protocols\r\n\
+             Upgrade: websocket\r\n\
+             Connection: Upgrade\r\n\
+             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        )
+    }
+
+    fn offer_for(request: ClientRequest<'_>) -> ClientOffer {
+        write_request(&request, KEY).unwrap().1
+    }
+
+    fn validate(response: &str, offer: &ClientOffer) -> Result<(), ErrorKind> {
+        validate_response(&parse_response(response.as_bytes(), 32)?, offer)
+    }
+
+    /// `ok_response()` with `extra` header lines added before the blank line.
+    fn ok_with(extra: &str) -> String {
+        let mut r = ok_response();
+        r.truncate(r.len() - 2);
+        r.push_str(extra);
+        r.push_str("\r\n");
+        r
+    }
+
+    #[test]
+    fn request_bytes_for_a_fixed_key() {
+        let (bytes, offer) =
+            write_request(&ClientRequest::new("example.com", "/chat"), KEY).unwrap();
+        assert_eq!(
+            bytes,
+            b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        assert_eq!(bytes.capacity(), bytes.len());
+        assert_eq!(&offer.accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(offer.subprotocols.len(), 0);
+        assert_eq!(offer.extensions.len(), 0);
+
+        let headers: &[(&str, &[u8])] = &[("Authorization", b"Bearer t"), ("X-A", b"")];
+        let protocols = ["chat", "superchat"];
+        let extensions = ["permessage-deflate; client_max_window_bits", "x-foo; a=\"b,c\", x-bar"];
+        let request = ClientRequest::new("example.com:8080", "/chat?x=1")
+            .origin("https://example.com")
+            .subprotocols(&protocols)
+            .extensions(&extensions)
+            .headers(headers);
+        assert_eq!(request.host(), "example.com:8080");
+        assert_eq!(request.target(), "/chat?x=1");
+        assert_eq!(request.origin_header(), Some("https://example.com"));
+        assert_eq!(request.offered_subprotocols(), protocols);
+        assert_eq!(request.offered_extensions(), extensions);
+        assert_eq!(request.extra_headers(), headers);
+        let (bytes, offer) = write_request(&request, [0; 16]).unwrap();
+        let expected: &[u8] = b"GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n\
+              Upgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\
+              Origin: https://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+              Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, \
+              x-foo; a=\"b,c\", x-bar\r\nAuthorization: Bearer t\r\nX-A: \r\n\r\n";
+        assert_eq!(bytes, expected);
+        assert_eq!(&offer.accept, &accept_key(b"AAAAAAAAAAAAAAAAAAAAAA=="));
+        assert_eq!(offer.subprotocols, protocols);
+        assert_eq!(offer.extensions, ["permessage-deflate", "x-foo", "x-bar"]);
+    }
+
+    #[test]
+    fn request_injection_and_invalid_parts_are_refused() {
+        let bad = [
+            ClientRequest::new("", "/"),
+            ClientRequest::new("a b", "/"),
+            ClientRequest::new("h\r\nX: 1", "/"),
+            ClientRequest::new("h/x", "/"),
+            ClientRequest::new("user@h", "/"),
+            ClientRequest::new("h", ""),
+            ClientRequest::new("h", "chat"),
+            ClientRequest::new("h", "/a b"),
+            ClientRequest::new("h", "/a HTTP/1.1\r\nX: 1\r\n"),
+            ClientRequest::new("h", "/a#f"),
+            ClientRequest::new("h", "/").origin("o\r\nX: 1"),
+            ClientRequest::new("h", "/").subprotocols(&["a b"]),
+            ClientRequest::new("h", "/").subprotocols(&[""]),
+            ClientRequest::new("h", "/").subprotocols(&["a,b"]),
+            ClientRequest::new("h", "/").subprotocols(&["a", "b", "a"]),
+            ClientRequest::new("h", "/").extensions(&["x\r\nY: 1"]),
+            ClientRequest::new("h", "/").extensions(&[""]),
+            ClientRequest::new("h", "/").extensions(&["; a=1"]),
+            ClientRequest::new("h", "/").extensions(&["bad name"]),
+            ClientRequest::new("h", "/").headers(&[("X", b"1\r\nY: 2")]),
+            ClientRequest::new("h", "/").headers(&[("X Y", b"1")]),
+            ClientRequest::new("h", "/").headers(&[("host", b"other")]),
+            ClientRequest::new("h", "/").headers(&[("Sec-WebSocket-Key", b"k")]),
+            ClientRequest::new("h", "/").headers(&[("Content-Length", b"5")]),
+        ];
+        for request in bad {
+            assert_eq!(
+                write_request(&request, KEY).map(|_| ()),
+                Err(UsageError::InvalidHeader),
+                "{request:?}"
+            );
+        }
+        assert!(write_request(&ClientRequest::new("[::1]:8080", "/?a=b&c=%20"), KEY).is_ok());
+    }
+
+    #[test]
+    fn request_round_trips_through_the_server() {
+        let protocols = ["v2.chat", "v1.chat"];
+        let extensions = ["permessage-deflate; client_max_window_bits"];
+        let request = ClientRequest::new("h:1", "/p?q")
+            .origin("null")
+            .subprotocols(&protocols)
+            .extensions(&extensions);
+        let (bytes, client_offer) = write_request(&request, KEY).unwrap();
+        let parsed = parse_request(&bytes, 32).unwrap();
+        assert_eq!((parsed.path(), parsed.query()), ("/p", Some("q")));
+        assert_eq!(parsed.origin(), Some(&b"null"[..]));
+        assert_eq!(parsed.subprotocols().collect::<Vec<_>>(), protocols);
+        assert_eq!(parsed.extensions().collect::<Vec<_>>(), extensions);
+
+        let mut out = [0u8; 512];
+        let n =
+            write_accept(&parsed.offer(), &Accept::new().subprotocol("v1.chat"), &mut out).unwrap();
+        let response = parse_response(&out[..n], 32).unwrap();
+        assert_eq!(validate_response(&response, &client_offer), Ok(()));
+        assert_eq!(response.subprotocol(), Some("v1.chat"));
+        assert_eq!(response.body(), b"");
+    }
+
+    #[test]
+    fn response_validation_succeeds() {
+        let plain = offer_for(ClientRequest::new("h", "/"));
+        assert_eq!(validate(&ok_response(), &plain), Ok(()));
+        // Case-insensitive names and tokens, token lists.
+        let loose = "HTTP/1.1 101 Web Socket Protocol Handshake\r\n\
+                     upgrade: WebSocket\r\n\
+                     CONNECTION: keep-alive, upgrade\r\n\
+                     sec-websocket-accept:   s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  \r\n\r\n";
+        assert_eq!(validate(loose, &plain), Ok(()));
+
+        let protocols = ["chat", "superchat"];
+        let extensions = ["permessage-deflate; client_max_window_bits", "x-foo"];
+        let rich = offer_for(
+            ClientRequest::new("h", "/").subprotocols(&protocols).extensions(&extensions),
+        );
+        let answer = ok_with(
+            "Sec-WebSocket-Protocol: superchat\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\
+             Sec-WebSocket-Extensions: X-Foo\r\n",
+        );
+        assert_eq!(validate(&answer, &rich), Ok(()));
+        let response = parse_response(answer.as_bytes(), 32).unwrap();
+        assert_eq!(response.status(), 101);
+        assert_eq!(response.reason(), "Switching Protocols");
+        assert_eq!(response.subprotocol(), Some("superchat"));
+        assert_eq!(
+            response.extensions().collect::<Vec<_>>(),
+            ["permessage-deflate; server_no_context_takeover", "X-Foo"]
+        );
+        assert_eq!(response.headers().len(), 6);
+        assert_eq!(response.location(), None);
+    }
+
+    #[test]
+    fn response_validation_failures() {
+        let protocols = ["chat"];
+        let extensions = ["permessage-deflate"];
+        let offer = offer_for(
+            ClientRequest::new("h", "/").subprotocols(&protocols).extensions(&extensions),
+        );
+        let plain = offer_for(ClientRequest::new("h", "/"));
+        let ok = ok_response();
+        let without = |line: &str| ok.replace(line, "");
+        let cases: [(String, &ClientOffer, ErrorKind); 16] = [
+            (ok.replace("101", "200"), &offer, ErrorKind::MalformedHttp),
+            (without("Upgrade: websocket\r\n"), &offer, ErrorKind::MissingUpgrade),
+            (ok.replace("Upgrade: websocket", "Upgrade: h2c"), &offer, ErrorKind::MissingUpgrade),
+            (without("Connection: Upgrade\r\n"), &offer, ErrorKind::MissingConnectionUpgrade),
+            (
+                ok.replace("Connection: Upgrade", "Connection: close"),
+                &offer,
+                ErrorKind::MissingConnectionUpgrade,
+            ),
+            (
+                without("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+                &offer,
+                ErrorKind::InvalidAccept,
+            ),
+            (ok.replace("s3pPL", "S3pPL"), &offer, ErrorKind::InvalidAccept),
+            (
+                ok_with("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+                &offer,
+                ErrorKind::InvalidAccept,
+            ),
+            (ok_with("Sec-WebSocket-Protocol: other\r\n"), &offer, ErrorKind::UnofferedSubprotocol),
+            (ok_with("Sec-WebSocket-Protocol: Chat\r\n"), &offer, ErrorKind::UnofferedSubprotocol),
+            (
+                ok_with("Sec-WebSocket-Protocol: chat, chat\r\n"),
+                &offer,
+                ErrorKind::UnofferedSubprotocol,
+            ),
+            (
+                ok_with("Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n"),
+                &offer,
+                ErrorKind::UnofferedSubprotocol,
+            ),
+            (ok_with("Sec-WebSocket-Protocol: \r\n"), &offer, ErrorKind::UnofferedSubprotocol),
+            (ok_with("Sec-WebSocket-Protocol: chat\r\n"), &plain, ErrorKind::UnofferedSubprotocol),
+            (
+                ok_with("Sec-WebSocket-Extensions: permessage-deflate, x-webkit\r\n"),
+                &offer,
+                ErrorKind::UnofferedExtension,
+            ),
+            (
+                ok_with("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+                &plain,
+                ErrorKind::UnofferedExtension,
+            ),
+        ];
+        for (response, offer, kind) in cases {
+            assert_eq!(validate(&response, offer), Err(kind), "{response:?}");
+        }
+        assert_eq!(
+            validate(&ok_with("Sec-WebSocket-Extensions: ; x=1\r\n"), &offer),
+            Err(ErrorKind::UnofferedExtension)
+        );
+        assert_eq!(validate(&ok_with("Sec-WebSocket-Protocol: chat\r\n"), &offer), Ok(()));
+    }
+
+    #[test]
+    fn redirect_parses_with_location_and_body() {
+        let input = b"HTTP/1.1 302 Found\r\n\
+            Location: wss://other.example/chat\r\n\
+            Content-Length: 5\r\n\r\n\
+            movedEXTRA";
+        let response = parse_response(input, 32).unwrap();
+        assert_eq!(response.status(), 302);
+        assert_eq!(response.reason(), "Found");
+        assert_eq!(response.location(), Some(&b"wss://other.example/chat"[..]));
+        assert_eq!(response.header("content-length"), Some(&b"5"[..]));
+        assert_eq!(response.body(), b"moved");
+        assert_eq!(
+            validate_response(&response, &offer_for(ClientRequest::new("h", "/"))),
+            Err(ErrorKind::MalformedHttp)
+        );
+
+        // Only part of the body has arrived; then the caller sets it from a longer buffer.
+        let partial = parse_response(&input[..input.len() - 8], 32).unwrap();
+        assert_eq!(partial.body(), b"mo");
+        let head_only = parse_response(&input[..input.len() - 10], 32).unwrap();
+        assert_eq!(head_only.body(), b"");
+        assert_eq!(head_only.with_body(b"moved and more").body(), b"moved");
+
+        // No Content-Length: everything after the head. Invalid Content-Length: not a cap.
+        let r = parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\nno", 32).unwrap();
+        assert_eq!((r.status(), r.body()), (403, &b"no"[..]));
+        let r =
+            parse_response(b"HTTP/1.1 403 Forbidden\r\nContent-Length: x\r\n\r\nno", 32).unwrap();
+        assert_eq!(r.body(), b"no");
+        let huge = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 99999999999999999999999\r\n\r\nab";
+        assert_eq!(parse_response(huge, 32).unwrap().body(), b"ab");
+    }
+
+    #[test]
+    fn frames_after_a_101_are_not_body() {
+        let mut input = ok_response().into_bytes();
+        input.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
+        let response = parse_response(&input, 32).unwrap();
+        assert_eq!(response.body(), b"");
+        let r = parse_response(b"HTTP/1.1 204 No Content\r\n\r\nxx", 32).unwrap();
+        assert_eq!(r.body(), b"");
+    }
+
+    #[test]
+    fn response_parse_errors() {
+        assert_eq!(
+            parse_response(b"HTTP/1.0 101 Switching Protocols\r\n\r\n", 32),
+            Err(ErrorKind::HttpVersion)
+        );
+        for bad in [
+            &b""[..],
+            b"HTTP/1.1 101",
+            b"HTTP/1.1 101 Switching Protocols\r\n",
+            b"HTTP/1.1 1011 X\r\n\r\n",
+            b"HTTP/2 101\r\n\r\n",
+            b"ICY 200 OK\r\n\r\n",
+            b"HTTP/1.1 101 OK\r\nBad Header\r\n\r\n",
+        ] {
+            assert_eq!(parse_response(bad, 32), Err(ErrorKind::MalformedHttp), "{bad:?}");
+        }
+        assert_eq!(
+            parse_response(ok_response().as_bytes(), 2),
+            Err(ErrorKind::TooManyHeaders { limit: 2 })
+        );
+        assert!(parse_response(ok_response().as_bytes(), 3).is_ok());
+        assert!(parse_response(ok_response().as_bytes(), usize::MAX).is_ok());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let protocols = ["chat"];
+        let offer = offer_for(ClientRequest::new("h", "/").subprotocols(&protocols));
+        let mut buf = ok_with(
+            "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: a; b=\"c\"\r\n\
+             Content-Length: 3\r\n\r\nabc",
+        )
+        .into_bytes();
+        for n in 0..=buf.len() {
+            if let Ok(r) = parse_response(&buf[..n], 32) {
+                let _ = validate_response(&r, &offer);
+            }
+        }
+        for i in 0..buf.len() {
+            for flip in [0x00, b'\r', b'\n', b'"', b',', b'1', 0xff] {
+                let old = buf[i];
+                buf[i] = flip;
+                if let Ok(r) = parse_response(&buf, 32) {
+                    let _ = validate_response(&r, &offer);
+                    let _ = (r.extensions().count(), r.subprotocol(), r.body());
+                }
+                buf[i] = old;
+            }
+        }
+    }
+}

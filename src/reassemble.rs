@@ -1,0 +1,119 @@
+//! The `alloc` convenience layer: whole owned messages from the machine's events.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::connection::{Event, Message, MessageKind};
+
+/// A whole message, owned.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub enum OwnedMessage {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+impl OwnedMessage {
+    /// The message's payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Text(text) => text.as_bytes(),
+            Self::Binary(data) => data,
+        }
+    }
+
+    /// The message's kind.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Self::Text(_) => MessageKind::Text,
+            Self::Binary(_) => MessageKind::Binary,
+        }
+    }
+}
+
+impl From<Message<'_>> for OwnedMessage {
+    fn from(message: Message<'_>) -> Self {
+        match message {
+            Message::Text(text) => Self::Text(text.into()),
+            Message::Binary(data) => Self::Binary(data.into()),
+        }
+    }
+}
+
+/// Collects [`Event::Message`] and [`Event::Fragment`] events into whole
+/// [`OwnedMessage`]s.
+///
+/// The [`Connection`](crate::Connection) has already enforced the message size limit from each
+/// frame's header, and validated text, so the buffer never grows past
+/// [`Config::max_message_size`](crate::Config::max_message_size). The buffer is reused from one
+/// message to the next.
+#[derive(Clone, Debug, Default)]
+pub struct Reassembler {
+    kind: Option<MessageKind>,
+    buffer: Vec<u8>,
+}
+
+impl Reassembler {
+    /// An empty reassembler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one event; returns a message when `event` completes one. Events other than
+    /// messages and fragments are ignored.
+    pub fn push(&mut self, event: &Event<'_>) -> Option<OwnedMessage> {
+        match event {
+            Event::Message(message) => Some((*message).into()),
+            Event::Fragment(fragment) => {
+                if fragment.is_first {
+                    self.buffer.clear();
+                    self.kind = Some(fragment.kind);
+                }
+                self.buffer.extend_from_slice(fragment.payload);
+                if !fragment.is_last {
+                    return None;
+                }
+                let data = core::mem::take(&mut self.buffer);
+                Some(match self.kind.take().unwrap_or(fragment.kind) {
+                    MessageKind::Binary => OwnedMessage::Binary(data),
+                    // The connection validated every piece; the check here only keeps the
+                    // conversion free of `unsafe`.
+                    MessageKind::Text => OwnedMessage::Text(
+                        String::from_utf8(data)
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()),
+                    ),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The number of bytes of the message in progress.
+    pub fn pending_len(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Fragment;
+
+    #[test]
+    fn whole_and_fragmented_messages() {
+        let mut r = Reassembler::new();
+        assert_eq!(
+            r.push(&Event::Message(Message::Text("hi"))),
+            Some(OwnedMessage::Text("hi".into()))
+        );
+        let piece = |payload, is_first, is_last| {
+            Event::Fragment(Fragment { kind: MessageKind::Text, payload, is_first, is_last })
+        };
+        assert_eq!(r.push(&piece(b"Hel", true, false)), None);
+        assert_eq!(r.pending_len(), 3);
+        assert_eq!(r.push(&piece(b"lo", false, true)), Some(OwnedMessage::Text("Hello".into())));
+        assert_eq!(r.pending_len(), 0);
+        assert_eq!(r.push(&Event::Ping(b"x")), None);
+    }
+}

@@ -1,0 +1,683 @@
+//! The connection's rules, for both roles, through the public API: the full lifecycle on a
+//! simulated link, framing rules, UTF-8, close codes, ping/pong, limits and timers.
+
+mod common;
+
+use common::pair::{Pair, Seen, Side};
+use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
+use wsmachine::{
+    CloseCode, Config, Connection, Duration, ErrorKind, Event, Instant, Message, MessageKind,
+    OwnedMessage, State, Transmit, UsageError,
+};
+
+const T0: Instant = Instant::from_millis(1_000);
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Encodes one frame as a peer of `to` would send it (masked towards a server).
+fn frame(to_server: bool, fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+    raw_frame(fin, 0, opcode, to_server.then_some(KEY), payload)
+}
+
+fn raw_frame(fin: bool, rsv: u8, opcode: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
+    let mut out = vec![0; header.encoded_len()];
+    header.encode(&mut out).unwrap();
+    let at = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[at..], key, 0);
+    }
+    out
+}
+
+fn server() -> Connection {
+    Connection::open_server(Config::new(), T0)
+}
+
+fn client() -> Connection {
+    Connection::open_client(Config::new(), [1; 32], T0)
+}
+
+/// Drains `poll_transmit`, returning the bytes and whether the transport is to be closed.
+fn drain(conn: &mut Connection) -> (Vec<u8>, bool) {
+    let mut out = [0; 512];
+    let mut bytes = Vec::new();
+    let mut close = false;
+    while let Some(t) = conn.poll_transmit(&mut out) {
+        match t {
+            Transmit::Bytes(n) => bytes.extend_from_slice(&out[..n]),
+            Transmit::CloseTransport => close = true,
+        }
+    }
+    (bytes, close)
+}
+
+/// The close code in an unmasked close frame at the start of `bytes`.
+fn close_code_sent(bytes: &[u8]) -> Option<u16> {
+    let (header, n) = FrameHeader::parse(bytes).ok()??;
+    let mut payload = bytes.get(n..n + header.payload_len as usize)?.to_vec();
+    if let Some(key) = header.mask {
+        apply_mask(&mut payload, key, 0);
+    }
+    (header.opcode == Opcode::Close && payload.len() >= 2)
+        .then(|| u16::from_be_bytes([payload[0], payload[1]]))
+}
+
+/// Feeds `bytes` whole and returns the failure kind and the close code sent.
+fn fails_with(conn: &mut Connection, bytes: &[u8]) -> (ErrorKind, Option<u16>) {
+    let mut input = bytes.to_vec();
+    let mut at = 0;
+    loop {
+        match conn.receive(&mut input[at..], T0) {
+            Ok(r) => {
+                assert!(r.consumed > 0 || r.event.is_some(), "no failure: stalled");
+                at += r.consumed;
+            }
+            Err(e) => {
+                let (sent, _) = drain(conn);
+                assert_eq!(e.close_code().map(|c| c.0), close_code_sent(&sent));
+                return (e.kind(), close_code_sent(&sent));
+            }
+        }
+    }
+}
+
+// ---- The whole lifecycle on a simulated link ----
+
+#[test]
+fn lifecycle_client_initiated_close() {
+    let mut pair = Pair::new(Config::new(), Config::new());
+    pair.connect();
+    pair.command(Side::Client, |c, out, _| c.send_text("hello", out)).unwrap();
+    pair.command(Side::Server, |c, out, _| c.send_binary(&[1, 2, 3], out)).unwrap();
+    pair.drive();
+    assert_eq!(pair.server.messages(), vec![OwnedMessage::Text("hello".into())]);
+    assert_eq!(pair.client.messages(), vec![OwnedMessage::Binary(vec![1, 2, 3])]);
+
+    pair.command(Side::Client, |c, out, now| c.close(CloseCode::NORMAL, "done", now, out)).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.conn.state(), State::Closed);
+    assert_eq!(pair.server.conn.state(), State::Closed);
+    assert_eq!(pair.server.closes()[0].code(), CloseCode::NORMAL);
+    assert_eq!(pair.server.closes()[0].reason(), "done");
+    assert_eq!(pair.client.closes()[0].code(), CloseCode::NORMAL);
+    // RFC 6455 §7.1.1: the server closes TCP first; the client sees a clean end.
+    assert!(pair.server.closed_transport_at.is_some());
+    assert!(pair.client.closed_transport_at.is_none());
+    assert_eq!(pair.client.eof_was_clean, Some(true));
+    assert!(pair.client.errors.is_empty() && pair.server.errors.is_empty());
+}
+
+#[test]
+fn lifecycle_server_initiated_close() {
+    let mut pair = Pair::new(Config::new(), Config::new());
+    pair.connect();
+    pair.command(Side::Server, |c, out, now| c.close(CloseCode(4000), "bye", now, out)).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.closes()[0].code(), CloseCode(4000));
+    assert_eq!(pair.server.closes()[0].code(), CloseCode(4000));
+    assert!(pair.server.closed_transport_at.is_some());
+    assert_eq!(pair.client.eof_was_clean, Some(true));
+    assert_eq!(pair.client.conn.state(), State::Closed);
+}
+
+#[test]
+fn handshake_over_one_byte_pieces_keeps_following_frames() {
+    let mut pair = Pair::new(Config::new(), Config::new());
+    pair.link.max_piece = 1;
+    // Queue a message right behind the request: the server must not lose it.
+    pair.drive();
+    pair.command(Side::Client, |c, out, _| c.send_text("first", out)).unwrap();
+    pair.drive();
+    assert_eq!(pair.server.seen[0], Seen::Request { target: "/chat".into() });
+    assert_eq!(pair.server.messages(), vec![OwnedMessage::Text("first".into())]);
+}
+
+#[test]
+fn server_keeps_frames_sent_in_the_same_read_as_the_request() {
+    let mut client =
+        Connection::client(Config::new(), &wsmachine::ClientRequest::new("h", "/"), [3; 32], T0)
+            .unwrap();
+    let (mut bytes, _) = drain(&mut client);
+    let request_len = bytes.len();
+    bytes.extend(frame(true, true, Opcode::Text, b"early"));
+    let mut server = Connection::server(Config::new(), T0);
+    let r = server.receive(&mut bytes, T0).unwrap();
+    assert_eq!(r.consumed, request_len);
+    assert!(matches!(r.event, Some(Event::Request(_))));
+    let r = server.receive(&mut bytes[request_len..], T0).unwrap();
+    assert_eq!((r.consumed, r.event.is_none(), r.needed), (0, true, 0), "waits for accept");
+    let mut out = [0; 512];
+    server.accept(&wsmachine::Accept::new(), &mut out, T0).unwrap();
+    let r = server.receive(&mut bytes[request_len..], T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Message(Message::Text("early")))));
+}
+
+// ---- RFC 6455 §5.7 examples, at the connection level ----
+
+#[test]
+fn client_receives_rfc_unmasked_hello() {
+    let mut input = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    let r = client().receive(&mut input, T0).unwrap();
+    assert_eq!(r.consumed, 7);
+    assert!(matches!(r.event, Some(Event::Message(Message::Text("Hello")))));
+}
+
+#[test]
+fn server_receives_rfc_masked_hello() {
+    let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let r = server().receive(&mut input, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Message(Message::Text("Hello")))));
+}
+
+#[test]
+fn client_receives_rfc_fragmented_hello() {
+    let mut c = client();
+    let mut input = [0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f];
+    let r = c.receive(&mut input, T0).unwrap();
+    let Some(Event::Fragment(f)) = r.event else { panic!() };
+    assert_eq!(
+        (f.payload, f.is_first, f.is_last, f.kind),
+        (&b"Hel"[..], true, false, MessageKind::Text)
+    );
+    let r = c.receive(&mut input[5..], T0).unwrap();
+    let Some(Event::Fragment(f)) = r.event else { panic!() };
+    assert_eq!((f.payload, f.is_first, f.is_last), (&b"lo"[..], false, true));
+}
+
+#[test]
+fn client_receives_rfc_ping_and_answers_with_pong() {
+    let mut c = client();
+    let mut input = [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    let r = c.receive(&mut input, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Ping(b"Hello"))));
+    let (bytes, _) = drain(&mut c);
+    let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+    assert_eq!((h.opcode, h.payload_len), (Opcode::Pong, 5));
+    let mut payload = bytes[n..].to_vec();
+    apply_mask(&mut payload, h.mask.expect("a client masks"), 0);
+    assert_eq!(payload, b"Hello");
+}
+
+#[test]
+fn server_receives_rfc_masked_pong() {
+    let mut input = [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let r = server().receive(&mut input, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Pong(b"Hello"))));
+}
+
+#[test]
+fn client_receives_rfc_256_byte_and_64_kib_binary() {
+    let mut c = client();
+    let mut input = vec![0x82, 0x7E, 0x01, 0x00];
+    input.extend([0xAB; 256]);
+    let r = c.receive(&mut input, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Message(Message::Binary(p))) if p.len() == 256));
+    let mut input = vec![0x82, 0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00];
+    input.extend(vec![0xCD; 65536]);
+    let mut c = Connection::open_client(Config::new().receive_buffer_size(1 << 17), [1; 32], T0);
+    let r = c.receive(&mut input, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Message(Message::Binary(p))) if p.len() == 65536));
+}
+
+// ---- Framing rules, for both roles ----
+
+#[test]
+fn server_receives_unmasked_frame() {
+    let (kind, code) = fails_with(&mut server(), &frame(false, true, Opcode::Text, b"x"));
+    assert_eq!((kind, code), (ErrorKind::UnmaskedFrame, Some(1002)));
+}
+
+#[test]
+fn client_receives_masked_frame() {
+    let (kind, code) = fails_with(&mut client(), &frame(true, true, Opcode::Text, b"x"));
+    assert_eq!((kind, code), (ErrorKind::MaskedFrame, Some(1002)));
+}
+
+#[test]
+fn both_roles_refuse_reserved_opcodes_and_rsv_bits() {
+    for to_server in [true, false] {
+        let mut conn = if to_server { server() } else { client() };
+        let mut bytes = frame(to_server, true, Opcode::Binary, b"x");
+        bytes[0] = (bytes[0] & 0xF0) | 0x3;
+        assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ReservedOpcode(3), Some(1002)));
+        let mut conn = if to_server { server() } else { client() };
+        bytes[0] = (bytes[0] & 0xF0) | 0xB;
+        assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ReservedOpcode(0xB), Some(1002)));
+        let mut conn = if to_server { server() } else { client() };
+        let mask = to_server.then_some(KEY);
+        let bytes = raw_frame(true, 0b100, Opcode::Text, mask, b"x");
+        assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ReservedBits, Some(1002)));
+    }
+}
+
+#[test]
+fn both_roles_refuse_a_64_bit_length_with_the_top_bit_set() {
+    let mut c = client();
+    let bytes = [0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(fails_with(&mut c, &bytes), (ErrorKind::LengthOutOfRange, Some(1002)));
+    let mut s = server();
+    let bytes = [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+    assert_eq!(fails_with(&mut s, &bytes), (ErrorKind::LengthOutOfRange, Some(1002)));
+}
+
+#[test]
+fn both_roles_refuse_long_or_fragmented_control_frames() {
+    for to_server in [true, false] {
+        let mut conn = if to_server { server() } else { client() };
+        let bytes = frame(to_server, true, Opcode::Ping, &[0; 126]);
+        assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ControlFrameTooLong, Some(1002)));
+        let mut conn = if to_server { server() } else { client() };
+        let bytes = frame(to_server, false, Opcode::Ping, b"x");
+        assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::FragmentedControlFrame, Some(1002)));
+    }
+}
+
+#[test]
+fn both_roles_refuse_continuation_without_message_and_interleaved_messages() {
+    for to_server in [true, false] {
+        let mut conn = if to_server { server() } else { client() };
+        let bytes = frame(to_server, true, Opcode::Continuation, b"x");
+        assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::UnexpectedContinuation, Some(1002)));
+        let mut conn = if to_server { server() } else { client() };
+        let mut bytes = frame(to_server, false, Opcode::Text, b"a");
+        bytes.extend(frame(to_server, true, Opcode::Binary, b"b"));
+        assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ExpectedContinuation, Some(1002)));
+    }
+}
+
+#[test]
+fn control_frames_between_fragments_are_handled_at_once() {
+    let mut s = server();
+    let mut bytes = frame(true, false, Opcode::Text, b"Hel");
+    bytes.extend(frame(true, true, Opcode::Ping, b"p"));
+    bytes.extend(frame(true, true, Opcode::Continuation, b"lo"));
+    let mut at = 0;
+    let mut events = Vec::new();
+    while at < bytes.len() {
+        let r = s.receive(&mut bytes[at..], T0).unwrap();
+        at += r.consumed;
+        events.push(format!("{:?}", r.event.unwrap()));
+    }
+    assert_eq!(events.len(), 3);
+    assert!(events[1].starts_with("Ping"));
+    let (pong, _) = drain(&mut s);
+    assert_eq!(pong, frame(false, true, Opcode::Pong, b"p"));
+}
+
+#[test]
+fn a_frame_larger_than_the_buffer_comes_out_in_pieces() {
+    // One 16 MiB text frame through a 4 KiB buffer, validated piece by piece.
+    let config =
+        Config::new().receive_buffer_size(4096).max_message_size(1 << 24).max_frame_size(1 << 24);
+    let text: String = "é ascii ∑ 😀 ".repeat((1 << 24) / 18);
+    let bytes = frame(true, true, Opcode::Text, text.as_bytes());
+    let mut s = Connection::open_server(config, T0);
+    let mut reassembler = wsmachine::Reassembler::new();
+    let mut buf = vec![0; 4096];
+    let (mut start, mut end, mut fed) = (0, 0, 0);
+    let mut got = None;
+    let (mut pieces, mut largest) = (0, 0);
+    while got.is_none() {
+        let r = s.receive(&mut buf[start..end], T0).unwrap();
+        start += r.consumed;
+        if let Some(event) = r.event {
+            let Event::Fragment(f) = &event else { panic!("{event:?}") };
+            assert_eq!(f.is_first, pieces == 0);
+            pieces += 1;
+            largest = largest.max(f.payload.len());
+            got = reassembler.push(&event);
+        } else if r.consumed == 0 {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+            // Reads of odd sizes, so pieces start at every masking-key offset.
+            let n = (buf.len() - end).min(bytes.len() - fed).min(4093);
+            buf[end..end + n].copy_from_slice(&bytes[fed..fed + n]);
+            end += n;
+            fed += n;
+        }
+    }
+    assert_eq!(got, Some(OwnedMessage::Text(text)));
+    assert!(largest <= 4096 && pieces > 4000, "{pieces} pieces, largest {largest}");
+}
+
+// ---- UTF-8 ----
+
+#[test]
+fn invalid_utf8_in_the_first_fragment_fails_before_later_fragments() {
+    let mut s = server();
+    let bytes = frame(true, false, Opcode::Text, b"ok \xed\xa0\x80 surrogate");
+    assert_eq!(fails_with(&mut s, &bytes), (ErrorKind::InvalidUtf8, Some(1007)));
+}
+
+#[test]
+fn invalid_utf8_fails_before_the_rest_of_its_frame_arrives() {
+    // A frame that fits the buffer is awaited whole, but its text is checked as it arrives.
+    let mut s = server();
+    let mut bytes = frame(true, true, Opcode::Text, b"valid start \xf4\x90 and much more to come");
+    let e = s.receive(&mut bytes[..20], T0).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.close_code()),
+        (ErrorKind::InvalidUtf8, Some(CloseCode::INVALID_PAYLOAD))
+    );
+}
+
+#[test]
+fn a_message_ending_inside_a_code_point_is_invalid() {
+    let mut s = server();
+    let mut bytes = frame(true, false, Opcode::Text, b"abc\xe2\x82");
+    bytes.extend(frame(true, true, Opcode::Continuation, b""));
+    assert_eq!(fails_with(&mut s, &bytes), (ErrorKind::InvalidUtf8, Some(1007)));
+}
+
+#[test]
+fn a_code_point_split_across_fragments_is_valid() {
+    let mut c = client();
+    let mut bytes = frame(false, false, Opcode::Text, b"\xf0\x9f");
+    bytes.extend(frame(false, false, Opcode::Continuation, b"\x98"));
+    bytes.extend(frame(false, true, Opcode::Continuation, b"\x80"));
+    let mut at = 0;
+    let mut text = Vec::new();
+    while at < bytes.len() {
+        let r = c.receive(&mut bytes[at..], T0).unwrap();
+        at += r.consumed;
+        if let Some(Event::Fragment(f)) = r.event {
+            text.extend_from_slice(f.payload);
+        }
+    }
+    assert_eq!(String::from_utf8(text).unwrap(), "😀");
+}
+
+// ---- Close codes ----
+
+#[test]
+fn received_close_codes_are_validated() {
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000] {
+        let mut s = server();
+        let bytes = frame(true, true, Opcode::Close, &code.to_be_bytes());
+        assert_eq!(
+            fails_with(&mut s, &bytes),
+            (ErrorKind::InvalidCloseCode(code), Some(1002)),
+            "{code}"
+        );
+    }
+    for code in
+        [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
+    {
+        let mut s = server();
+        let mut bytes = frame(true, true, Opcode::Close, &code.to_be_bytes());
+        let r = s.receive(&mut bytes, T0).unwrap();
+        let Some(Event::Close(c)) = r.event else { panic!("{code}") };
+        assert_eq!(c.code(), CloseCode(code));
+        let (reply, close_transport) = drain(&mut s);
+        assert_eq!(close_code_sent(&reply), Some(code), "echoes the code");
+        assert!(close_transport, "the server closes TCP once the handshake completes");
+    }
+}
+
+#[test]
+fn a_one_byte_close_body_and_an_invalid_reason_fail() {
+    let mut s = server();
+    assert_eq!(
+        fails_with(&mut s, &frame(true, true, Opcode::Close, b"\x03")),
+        (ErrorKind::OneByteClosePayload, Some(1002))
+    );
+    let mut s = server();
+    let bytes = frame(true, true, Opcode::Close, b"\x03\xe8\xff\xfe");
+    assert_eq!(fails_with(&mut s, &bytes), (ErrorKind::InvalidUtf8, Some(1007)));
+}
+
+#[test]
+fn an_empty_close_is_answered_with_an_empty_close() {
+    let mut c = client();
+    let mut bytes = frame(false, true, Opcode::Close, b"");
+    let r = c.receive(&mut bytes, T0).unwrap();
+    let Some(Event::Close(frame)) = r.event else { panic!() };
+    assert_eq!(frame.code(), CloseCode::NO_STATUS);
+    let (reply, close_transport) = drain(&mut c);
+    let (h, _) = FrameHeader::parse(&reply).unwrap().unwrap();
+    assert_eq!((h.opcode, h.payload_len), (Opcode::Close, 0));
+    assert!(!close_transport, "a client waits for the server to close TCP");
+    assert_eq!(c.state(), State::Closing);
+}
+
+#[test]
+fn data_after_the_peers_close_is_dropped_and_no_data_can_follow_ours() {
+    let mut s = server();
+    let mut bytes = frame(true, true, Opcode::Close, b"\x03\xe8");
+    bytes.extend(frame(true, true, Opcode::Text, b"late"));
+    let consumed = s.receive(&mut bytes, T0).unwrap().consumed;
+    let r2 = s.receive(&mut bytes[consumed..], T0).unwrap();
+    assert!(r2.event.is_none());
+    let mut out = [0; 64];
+    assert_eq!(s.send_text("x", &mut out), Err(UsageError::Closing));
+}
+
+#[test]
+fn eof_without_close_is_abnormal() {
+    let mut s = server();
+    let e = s.receive_eof(T0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AbnormalClosure);
+    assert_eq!(e.local_close_code(), CloseCode::ABNORMAL);
+    assert_eq!(s.state(), State::Closed);
+}
+
+// ---- Ping and pong ----
+
+#[test]
+fn many_pings_before_a_write_owe_only_the_latest_pong() {
+    let mut s = server();
+    let mut bytes = Vec::new();
+    for i in 0..1000u32 {
+        bytes.extend(frame(true, true, Opcode::Ping, &i.to_be_bytes()));
+    }
+    let mut at = 0;
+    while at < bytes.len() {
+        at += s.receive(&mut bytes[at..], T0).unwrap().consumed;
+    }
+    let (owed, _) = drain(&mut s);
+    assert_eq!(owed, frame(false, true, Opcode::Pong, &999u32.to_be_bytes()));
+}
+
+#[test]
+fn pings_are_not_answered_when_auto_pong_is_off() {
+    let mut s = Connection::open_server(Config::new().auto_pong(false), T0);
+    let mut bytes = frame(true, true, Opcode::Ping, b"x");
+    assert!(matches!(s.receive(&mut bytes, T0).unwrap().event, Some(Event::Ping(b"x"))));
+    assert_eq!(drain(&mut s).0, b"");
+    let mut out = [0; 16];
+    let n = s.send_pong(b"x", &mut out).unwrap();
+    assert_eq!(&out[..n], frame(false, true, Opcode::Pong, b"x"));
+}
+
+#[test]
+fn the_application_can_ping_with_a_payload() {
+    let mut pair = Pair::new(Config::new(), Config::new());
+    pair.connect();
+    pair.command(Side::Client, |c, out, _| c.send_ping(b"are you there", out)).unwrap();
+    pair.drive();
+    assert!(pair.server.seen.contains(&Seen::Ping(b"are you there".to_vec())));
+    assert!(pair.client.seen.contains(&Seen::Pong(b"are you there".to_vec())));
+}
+
+// ---- Limits ----
+
+#[test]
+fn an_oversized_frame_is_refused_from_its_header() {
+    let mut s = Connection::open_server(Config::new().max_frame_size(1000), T0);
+    // Only the header of a 2^40-byte frame: refused without any payload.
+    let mut bytes = vec![0x82, 0xFF, 0, 0, 0x01, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+    let e = s.receive(&mut bytes, T0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::FrameTooLarge { size: 1 << 40, limit: 1000 });
+    assert_eq!(e.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+}
+
+#[test]
+fn a_message_over_the_limit_across_fragments_is_refused() {
+    let mut s = Connection::open_server(Config::new().max_message_size(10), T0);
+    let mut bytes = frame(true, false, Opcode::Binary, &[0; 6]);
+    bytes.extend(frame(true, true, Opcode::Continuation, &[0; 6]));
+    let (kind, code) = fails_with(&mut s, &bytes);
+    assert_eq!((kind, code), (ErrorKind::MessageTooLarge { size: 12, limit: 10 }, Some(1009)));
+}
+
+#[test]
+fn too_many_fragments_are_refused() {
+    let mut s = Connection::open_server(Config::new().max_fragments(3), T0);
+    let mut bytes = frame(true, false, Opcode::Binary, b"");
+    for _ in 0..5 {
+        bytes.extend(frame(true, false, Opcode::Continuation, b""));
+    }
+    let (kind, code) = fails_with(&mut s, &bytes);
+    assert_eq!((kind, code), (ErrorKind::TooManyFragments { limit: 3 }, Some(1009)));
+}
+
+// ---- Misuse ----
+
+#[test]
+fn misuse_is_refused_and_changes_nothing() {
+    let mut s = Connection::server(Config::new(), T0);
+    let mut out = [0; 256];
+    assert_eq!(s.send_text("x", &mut out), Err(UsageError::NotOpen));
+    assert_eq!(
+        s.accept(&wsmachine::Accept::new(), &mut out, T0),
+        Err(UsageError::NoPendingRequest)
+    );
+    let mut s = server();
+    assert_eq!(s.close(CloseCode(1005), "", T0, &mut out), Err(UsageError::InvalidCloseCode(1005)));
+    assert_eq!(s.close(CloseCode(2000), "", T0, &mut out), Err(UsageError::InvalidCloseCode(2000)));
+    assert_eq!(
+        s.send_ping(&[0; 126], &mut out),
+        Err(UsageError::ControlPayloadTooLong { len: 126 })
+    );
+    assert_eq!(
+        s.send_binary(&[0; 300], &mut out),
+        Err(UsageError::BufferTooSmall { required: 304 })
+    );
+    assert_eq!(s.state(), State::Open);
+    s.close(CloseCode::NORMAL, "", T0, &mut out).unwrap();
+    assert_eq!(s.send_text("x", &mut out), Err(UsageError::Closing));
+    assert_eq!(s.close(CloseCode::NORMAL, "", T0, &mut out), Err(UsageError::Closing));
+    let mut c = client();
+    assert_eq!(c.send_header(MessageKind::Binary, 3, &mut out), Err(UsageError::WrongRole));
+}
+
+#[test]
+fn owed_bytes_go_out_ahead_of_a_command_frame() {
+    let mut s = server();
+    let mut ping = frame(true, true, Opcode::Ping, b"p");
+    let _ = s.receive(&mut ping, T0).unwrap();
+    let mut out = [0; 64];
+    assert_eq!(s.send_capacity(1), 3 + 3);
+    let n = s.send_text("x", &mut out).unwrap();
+    let mut expected = frame(false, true, Opcode::Pong, b"p");
+    expected.extend(frame(false, true, Opcode::Text, b"x"));
+    assert_eq!(&out[..n], expected);
+    assert_eq!(drain(&mut s).0, b"");
+}
+
+#[test]
+fn a_server_can_write_a_header_for_a_vectored_write() {
+    let mut s = server();
+    let mut out = [0; 16];
+    let n = s.send_header(MessageKind::Binary, 70_000, &mut out).unwrap();
+    assert_eq!(&out[..n], &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+}
+
+// ---- Timers ----
+
+#[test]
+fn keepalive_pings_and_a_silent_peer_is_declared_dead() {
+    let keepalive = Config::new()
+        .keepalive_interval(Some(Duration::from_secs(5)))
+        .pong_timeout(Duration::from_secs(3));
+    let mut pair = Pair::new(Config::new(), keepalive.clone());
+    pair.connect();
+    // An answering peer: pings go out, pongs come back, nothing fails.
+    pair.drive_until(T0 + Duration::from_secs(30));
+    let pings = pair.client.seen.iter().filter(|s| matches!(s, Seen::Ping(_))).count();
+    assert!(pings >= 4, "{pings} keepalive pings");
+    assert!(pair.server.errors.is_empty());
+    assert_eq!(pair.server.conn.state(), State::Open);
+
+    // A silent peer: the client stops answering.
+    let mut s = Connection::open_server(keepalive, T0);
+    assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(5)));
+    s.handle_timeout(T0 + Duration::from_secs(5)).unwrap();
+    let (ping, _) = drain(&mut s);
+    assert_eq!(FrameHeader::parse(&ping).unwrap().unwrap().0.opcode, Opcode::Ping);
+    assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(8)));
+    s.handle_timeout(T0 + Duration::from_secs(7)).unwrap();
+    let e = s.handle_timeout(T0 + Duration::from_secs(8)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PongTimeout);
+    assert_eq!(e.local_close_code(), CloseCode::ABNORMAL);
+    assert_eq!(drain(&mut s), (Vec::new(), true));
+    assert_eq!(s.state(), State::Closed);
+}
+
+#[test]
+fn handshake_deadline_closes_a_client_that_never_finishes_its_request() {
+    let config = Config::new().handshake_timeout(Some(Duration::from_secs(10)));
+    let mut s = Connection::server(config, T0);
+    let mut partial = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    assert!(s.receive(&mut partial, T0).unwrap().event.is_none());
+    assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(10)));
+    s.handle_timeout(T0 + Duration::from_secs(9)).unwrap();
+    let e = s.handle_timeout(T0 + Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::HandshakeTimeout);
+    assert_eq!(drain(&mut s), (Vec::new(), true));
+    assert_eq!(s.state(), State::Closed);
+}
+
+#[test]
+fn close_deadline_ends_an_unanswered_close() {
+    let mut s = server();
+    let mut out = [0; 64];
+    s.close(CloseCode::NORMAL, "", T0, &mut out).unwrap();
+    assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(10)));
+    let e = s.handle_timeout(T0 + Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CloseTimeout);
+    assert_eq!(drain(&mut s), (Vec::new(), true));
+}
+
+#[test]
+fn a_client_whose_server_never_closes_tcp_closes_it_at_the_deadline_cleanly() {
+    let mut c = client();
+    let mut out = [0; 64];
+    c.close(CloseCode::NORMAL, "", T0, &mut out).unwrap();
+    let mut reply = frame(false, true, Opcode::Close, b"\x03\xe8");
+    let _ = c.receive(&mut reply, T0).unwrap();
+    assert!(c.is_close_handshake_complete());
+    assert_eq!(drain(&mut c), (Vec::new(), false), "waits for the server");
+    c.handle_timeout(T0 + Duration::from_secs(10)).unwrap();
+    assert_eq!(drain(&mut c), (Vec::new(), true));
+}
+
+#[test]
+fn idle_timeout_closes_with_going_away() {
+    let mut s =
+        Connection::open_server(Config::new().idle_timeout(Some(Duration::from_secs(60))), T0);
+    // Traffic pushes the deadline out.
+    let mut bytes = frame(true, true, Opcode::Text, b"hi");
+    let later = T0 + Duration::from_secs(30);
+    let _ = s.receive(&mut bytes, later).unwrap();
+    assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
+    let e = s.handle_timeout(later + Duration::from_secs(60)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::IdleTimeout);
+    let (bytes, close) = drain(&mut s);
+    assert_eq!((close_code_sent(&bytes), close), (Some(1001), true));
+}
+
+#[test]
+fn handle_timeout_early_or_twice_does_nothing() {
+    let mut s =
+        Connection::open_server(Config::new().keepalive_interval(Some(Duration::from_secs(5))), T0);
+    s.handle_timeout(T0).unwrap();
+    s.handle_timeout(T0).unwrap();
+    assert_eq!(drain(&mut s).0, b"");
+    s.handle_timeout(T0 + Duration::from_secs(5)).unwrap();
+    s.handle_timeout(T0 + Duration::from_secs(5)).unwrap();
+    let (pings, _) = drain(&mut s);
+    assert_eq!(FrameHeader::parse(&pings).unwrap().unwrap().1 + 4, pings.len(), "one ping");
+}
