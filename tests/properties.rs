@@ -44,7 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
     let fragmented = (any::<bool>(), ".{0,40}", prop::collection::vec(0usize..200, 0..4)).prop_map(
         |(text, content, mut cuts): (bool, String, Vec<usize>)| {
             let bytes = if text { content.into_bytes() } else { content.into_bytes().repeat(3) };
-            cuts.iter_mut().for_each(|c| *c = *c % (bytes.len() + 1));
+            cuts.iter_mut().for_each(|c| *c %= bytes.len() + 1);
             cuts.sort_unstable();
             let mut parts = Vec::new();
             let mut at = 0;
