@@ -132,6 +132,11 @@ mod rng;
 mod time;
 mod utf8;
 
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use crate::config::{Config, MIN_RECEIVE_BUFFER};
 pub use crate::connection::{
