@@ -35,6 +35,12 @@ impl Default for Config {
 pub const MIN_RECEIVE_BUFFER: usize = 256;
 
 impl Config {
+    /// What each frame of a fragmented message after its first is charged against
+    /// [`max_message_size`](Self::max_message_size), on top of its payload: 16 bytes, no less
+    /// than the longest frame header (14 bytes), so that splitting a message into tiny (or
+    /// empty) fragments cannot make it cost more than the limit says.
+    pub const FRAGMENT_OVERHEAD: u64 = 16;
+
     /// The default configuration.
     pub const fn new() -> Self {
         Self {
@@ -54,7 +60,9 @@ impl Config {
     }
 
     /// The largest payload one received frame may declare. A frame over it is refused from its
-    /// header, before any of its payload is buffered, with 1009 (message too big).
+    /// header, before any of its payload is buffered, with 1009 (message too big). Control
+    /// frames are exempt: RFC 6455 §5.5 caps them at 125 bytes, and a close frame must stay
+    /// readable under any limit.
     pub const fn max_frame_size(mut self, bytes: u64) -> Self {
         self.max_frame_size = bytes;
         self
@@ -62,6 +70,15 @@ impl Config {
 
     /// The largest received message, summed over its fragments; refused with 1009 from the
     /// header of the frame that would cross it.
+    ///
+    /// Every frame of a fragmented message after its first is charged
+    /// [`FRAGMENT_OVERHEAD`](Self::FRAGMENT_OVERHEAD) bytes on top of its payload, so the
+    /// limit bounds what a message costs to receive however finely the peer splits it: a
+    /// frame header is at most 14 bytes, so the wire bytes (and work, and events) of one
+    /// message stay under the limit plus one header, and a message has at most
+    /// `limit / 16 + 1` frames, even with [`max_fragments`](Self::max_fragments) raised. A
+    /// message sent in one frame is charged its payload alone. (A peer that splits an
+    /// `n`-byte message into `k` frames needs a limit of at least `n + 16 * (k - 1)`.)
     pub const fn max_message_size(mut self, bytes: u64) -> Self {
         self.max_message_size = bytes;
         self

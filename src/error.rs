@@ -156,7 +156,9 @@ pub enum ErrorKind {
     /// A message grew longer than the message limit; refused from the header of the frame
     /// that would have crossed it.
     MessageTooLarge {
-        /// The message's length including that frame.
+        /// The message's size as charged against the limit, including that frame: its
+        /// payload plus [`Config::FRAGMENT_OVERHEAD`](crate::Config::FRAGMENT_OVERHEAD) for
+        /// each frame after the first.
         size: u64,
         /// The configured limit.
         limit: u64,

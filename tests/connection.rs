@@ -519,7 +519,36 @@ fn a_message_over_the_limit_across_fragments_is_refused() {
     let mut bytes = frame(true, false, Opcode::Binary, &[0; 6]);
     bytes.extend(frame(true, true, Opcode::Continuation, &[0; 6]));
     let (kind, code) = fails_with(&mut s, &bytes);
-    assert_eq!((kind, code), (ErrorKind::MessageTooLarge { size: 12, limit: 10 }, Some(1009)));
+    // The continuation is charged its payload plus the per-fragment overhead: 6 + 6 + 16.
+    assert_eq!((kind, code), (ErrorKind::MessageTooLarge { size: 28, limit: 10 }, Some(1009)));
+}
+
+#[test]
+fn each_continuation_is_charged_the_fragment_overhead() {
+    // Exactly at the limit (payload 6 + 6, one continuation charged 16): accepted.
+    let limit = 12 + Config::FRAGMENT_OVERHEAD;
+    let mut s = Connection::open_server(Config::new().max_message_size(limit), T0);
+    let mut bytes = frame(true, false, Opcode::Binary, &[1; 6]);
+    bytes.extend(frame(true, true, Opcode::Continuation, &[2; 6]));
+    let mut at = 0;
+    while at < bytes.len() {
+        let r = s.receive(&mut bytes[at..], T0).unwrap();
+        assert!(r.event.is_some());
+        at += r.consumed;
+    }
+    // One byte less: refused from the continuation's header.
+    let mut s = Connection::open_server(Config::new().max_message_size(limit - 1), T0);
+    let mut bytes = frame(true, false, Opcode::Binary, &[1; 6]);
+    bytes.extend(frame(true, true, Opcode::Continuation, &[2; 6]));
+    let (kind, code) = fails_with(&mut s, &bytes);
+    assert_eq!(
+        (kind, code),
+        (ErrorKind::MessageTooLarge { size: limit, limit: limit - 1 }, Some(1009))
+    );
+    // A message in one frame is charged its payload alone.
+    let mut s = Connection::open_server(Config::new().max_message_size(12), T0);
+    let mut bytes = frame(true, true, Opcode::Binary, &[3; 12]);
+    assert!(s.receive(&mut bytes, T0).unwrap().event.is_some());
 }
 
 #[test]

@@ -252,7 +252,8 @@ enum Transport {
 #[derive(Clone, Copy, Debug)]
 struct InMessage {
     kind: MessageKind,
-    /// Payload bytes declared so far, including the current frame.
+    /// Bytes charged so far, including the current frame: the payload declared, plus
+    /// `Config::FRAGMENT_OVERHEAD` for each frame after the first.
     size: u64,
     /// Frames so far, including the current one.
     frames: u32,

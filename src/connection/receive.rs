@@ -5,6 +5,7 @@ use super::{
     Role, Transport,
 };
 use crate::close::{parse_close_payload, CloseFrame, ClosePayloadError};
+use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::frame::{apply_mask, FrameError, FrameHeader, Opcode};
 use crate::handshake;
@@ -216,14 +217,18 @@ impl Connection {
             (Opcode::Text, None) => (MessageKind::Text, 0, 0),
             (_, None) => (MessageKind::Binary, 0, 0),
         };
+        // A continuation is charged a fixed overhead on top of its payload, so that tiny or
+        // empty fragments cannot make a message cost more than its limit (see
+        // `Config::max_message_size`). Saturating: limits may be as large as `u64::MAX`.
+        let overhead = if frames > 0 { Config::FRAGMENT_OVERHEAD } else { 0 };
+        let charged = size.saturating_add(header.payload_len).saturating_add(overhead);
         let failure = if header.payload_len > limits.max_frame_size {
             Some(ErrorKind::FrameTooLarge {
                 size: header.payload_len,
                 limit: limits.max_frame_size,
             })
-        } else if size + header.payload_len > limits.max_message_size {
-            let size = size + header.payload_len;
-            Some(ErrorKind::MessageTooLarge { size, limit: limits.max_message_size })
+        } else if charged > limits.max_message_size {
+            Some(ErrorKind::MessageTooLarge { size: charged, limit: limits.max_message_size })
         } else if frames >= limits.max_fragments {
             Some(ErrorKind::TooManyFragments { limit: limits.max_fragments })
         } else {
@@ -239,7 +244,7 @@ impl Connection {
             started: false,
             utf8: Utf8Validator::new(),
         });
-        message.size += header.payload_len;
+        message.size = charged;
         message.frames += 1;
         Ok(())
     }
