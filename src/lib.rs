@@ -109,7 +109,13 @@
 //!
 //! # Features
 //!
-//! - `std` (default): `std::error::Error` for the error types.
+//! - `std` (default): `std::error::Error` for the error types, the blocking adapter
+//!   ([`blocking`]: accept and connect over any `Read + Write`) and operating-system seeding.
+//! - `tokio`: the async adapter ([`tokio`](crate::tokio): accept and connect over any
+//!   `AsyncRead + AsyncWrite`, `Stream` and `Sink`, split halves with bounded buffering).
+//!
+//! Both adapters share the owned types [`Incoming`], [`Outgoing`], [`Decision`] and
+//! [`HttpResponse`], and report failures as an `AdapterError`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -123,6 +129,7 @@ extern crate std;
 mod close;
 mod config;
 mod connection;
+mod driver;
 mod error;
 pub mod frame;
 mod handshake;
@@ -132,16 +139,26 @@ mod rng;
 mod time;
 mod utf8;
 
+#[cfg(feature = "std")]
+mod adapter;
+#[cfg(feature = "std")]
+pub mod blocking;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "std")]
+pub use crate::adapter::{AdapterError, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use crate::config::{Config, MIN_RECEIVE_BUFFER};
 pub use crate::connection::{
     Connection, Event, Fragment, Message, MessageKind, Received, Role, State, Transmit,
 };
+pub use crate::driver::{Decision, HttpResponse, Incoming, Outgoing};
 pub use crate::error::{Error, ErrorKind, UsageError};
 pub use crate::handshake::{Accept, ClientRequest, Header, Reject, Request, Response};
 pub use crate::reassemble::{OwnedMessage, Reassembler};

@@ -1,0 +1,2 @@
+//! Placeholder while the adapters land.
+fn main() {}

@@ -1,0 +1,142 @@
+//! What the std adapters share: their error type, operating-system seeding and defaults.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::fmt;
+use std::io;
+
+use crate::driver::HttpResponse;
+use crate::{Config, Duration, UsageError};
+
+/// Why an adapter call failed. Each variant says who failed and what happened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// The peer broke the protocol, or a deadline passed (handshake, pong, idle, close). The
+    /// reply the RFC asks for (a close frame or an HTTP error status) was sent if it could
+    /// be; [`crate::Error::kind`] says what the peer did.
+    Protocol(crate::Error),
+    /// The call broke the API's rules (an invalid close code, a message after close, an
+    /// invalid header); nothing was sent.
+    Usage(UsageError),
+    /// The transport failed (connection reset, broken pipe, ...). The connection is over.
+    Io(io::Error),
+    /// Client: the server refused the upgrade with this non-`101` response (status, headers
+    /// and the start of its body).
+    Refused(Box<HttpResponse>),
+    /// Server: the application's decision rejected the request with this HTTP status; the
+    /// response was sent and the transport closed.
+    Rejected {
+        /// The status sent.
+        status: u16,
+    },
+    /// The connection is closed: nothing more can be sent.
+    Closed,
+    /// The URL is not a `ws://host[:port]/path` URL (or it is `wss://`, which needs a TLS
+    /// stream: connect one yourself and call `connect`).
+    InvalidUrl(String),
+}
+
+impl fmt::Display for AdapterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Protocol(e) => write!(f, "WebSocket protocol failure: {e}"),
+            Self::Usage(e) => write!(f, "refused call: {e}"),
+            Self::Io(e) => write!(f, "transport error: {e}"),
+            Self::Refused(response) => {
+                write!(f, "server refused the WebSocket upgrade with {response}")
+            }
+            Self::Rejected { status } => write!(f, "upgrade request rejected with HTTP {status}"),
+            Self::Closed => f.write_str("the WebSocket connection is closed"),
+            Self::InvalidUrl(url) => write!(f, "not a ws:// URL: {url:?}"),
+        }
+    }
+}
+
+impl std::error::Error for AdapterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Protocol(e) => Some(e),
+            Self::Usage(e) => Some(e),
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::Error> for AdapterError {
+    fn from(e: crate::Error) -> Self {
+        Self::Protocol(e)
+    }
+}
+
+impl From<UsageError> for AdapterError {
+    fn from(e: UsageError) -> Self {
+        match e {
+            UsageError::Closed | UsageError::Closing => Self::Closed,
+            e => Self::Usage(e),
+        }
+    }
+}
+
+impl From<io::Error> for AdapterError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<AdapterError> for io::Error {
+    fn from(e: AdapterError) -> Self {
+        match e {
+            AdapterError::Io(e) => e,
+            e => io::Error::other(e),
+        }
+    }
+}
+
+/// The opening-handshake deadline the adapters apply when the configuration sets none.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `config` with the adapters' handshake deadline when it has none.
+pub(crate) fn adapter_config(config: Config) -> Config {
+    let timeout = config.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+    config.handshake_timeout(Some(timeout))
+}
+
+/// A client seed from the operating system's entropy source.
+pub(crate) fn os_seed() -> Result<[u8; 32], AdapterError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| {
+        AdapterError::Io(io::Error::other(alloc::format!(
+            "no entropy from the operating system: {e}"
+        )))
+    })?;
+    Ok(seed)
+}
+
+/// A monotonic clock turned into the core's [`Instant`](crate::Instant)s.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock<T> {
+    origin: T,
+}
+
+impl<T: Copy + core::ops::Sub<T, Output = std::time::Duration>> Clock<T>
+where
+    T: core::ops::Add<std::time::Duration, Output = T>,
+{
+    pub(crate) fn new(origin: T) -> Self {
+        Self { origin }
+    }
+
+    /// The core's instant for `at`.
+    pub(crate) fn instant(&self, at: T) -> crate::Instant {
+        crate::Instant::from_micros(
+            u64::try_from((at - self.origin).as_micros()).unwrap_or(u64::MAX),
+        )
+    }
+
+    /// The clock's time for the core's `instant`, rounded up to the microsecond.
+    pub(crate) fn at(&self, instant: crate::Instant) -> T {
+        self.origin + std::time::Duration::from_micros(instant.as_micros())
+    }
+}

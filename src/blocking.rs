@@ -1,0 +1,430 @@
+//! The blocking adapter (feature `std`): a WebSocket over any `Read + Write` stream.
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! use wsmachine::blocking;
+//! use wsmachine::Incoming;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:9002")?;
+//! let (tcp, _) = listener.accept()?;
+//! let mut ws = blocking::accept(tcp)?;
+//! while let Some(incoming) = ws.recv()? {
+//!     match incoming {
+//!         Incoming::Text(text) => ws.send_text(&text)?,
+//!         Incoming::Binary(data) => ws.send_binary(&data)?,
+//!         _ => {}
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Timers
+//!
+//! The connection's deadlines (handshake, keepalive, pong, idle, close) are honoured while a
+//! call waits for bytes: before each read the adapter sets the stream's read timeout to the
+//! time left until [`Connection::poll_timeout`], and a read that times out calls
+//! [`Connection::handle_timeout`]. A generic `Read` has no timeout, so the stream must
+//! implement [`Transport`], which says how to set one (and how to close the stream). It is
+//! implemented for `TcpStream` (and `UnixStream`); for a TLS stream over a socket, implement
+//! it on a wrapper by forwarding to the socket. [`NoTimeout`] wraps a stream that cannot time
+//! out: deadlines are then only checked when bytes arrive.
+//!
+//! One thread drives the connection: keepalive pings go out only while a call is running
+//! (typically [`WebSocket::recv`]). For concurrent reading and writing, use the tokio adapter.
+
+use alloc::boxed::Box;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+use crate::adapter::{adapter_config, os_seed, Clock};
+use crate::driver::{boxed, Driver, Handshake, HttpResponse, WsUrl};
+use crate::{
+    ClientRequest, CloseCode, Config, Connection, Decision, Event, Incoming, MessageKind, Outgoing,
+    Request,
+};
+
+pub use crate::adapter::AdapterError as Error;
+
+/// What the blocking adapter needs of a stream besides `Read + Write`: a way to bound how long
+/// a read waits, and a way to close it.
+pub trait Transport {
+    /// Makes reads fail with `WouldBlock` or `TimedOut` after `timeout` (`None`: wait
+    /// forever).
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()>;
+
+    /// Closes the transport (for TCP: shuts down both directions), when the protocol says
+    /// so. The default does nothing; the stream is closed when dropped.
+    fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Both)
+    }
+}
+
+#[cfg(unix)]
+impl Transport for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Both)
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        (**self).close()
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        (**self).close()
+    }
+}
+
+/// A stream that cannot time out its reads. Deadlines are then checked only when a read
+/// returns, so a silent peer is not detected: prefer a stream that implements [`Transport`].
+#[derive(Debug)]
+pub struct NoTimeout<S>(pub S);
+
+impl<S: Read> Read for NoTimeout<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: Write> Write for NoTimeout<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S> Transport for NoTimeout<S> {
+    fn set_read_timeout(&mut self, _timeout: Option<std::time::Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Server: answers the upgrade request on `stream`, accepting any request, with
+/// [`Config::new`] and a 10 s handshake deadline.
+///
+/// Next: [`WebSocket::recv`] and the `send_*` methods.
+pub fn accept<S: Read + Write + Transport>(stream: S) -> Result<WebSocket<S>, Error> {
+    accept_with(stream, Config::new(), |_| Decision::accept())
+}
+
+/// Server: reads the upgrade request on `stream` and hands it to `decide`, which inspects it
+/// (path, headers, `Origin`, offered subprotocols) and accepts or rejects it.
+///
+/// A configuration without a handshake deadline gets 10 s. A request that is not a valid
+/// upgrade is answered with the right HTTP error and fails with [`Error::Protocol`]; a
+/// rejection is sent, the stream closed, and [`Error::Rejected`] returned. Bytes the client
+/// sent after its request are kept for [`WebSocket::recv`].
+pub fn accept_with<S, F>(stream: S, config: Config, decide: F) -> Result<WebSocket<S>, Error>
+where
+    S: Read + Write + Transport,
+    F: FnOnce(&Request<'_>) -> Decision,
+{
+    let clock = Clock::new(std::time::Instant::now());
+    let conn = Connection::server(adapter_config(config), clock.instant(std::time::Instant::now()));
+    let mut ws = WebSocket::new(stream, conn, clock);
+    let mut decide = Some(decide);
+    let mut decide = |request: &Request<'_>| match decide.take() {
+        Some(decide) => decide(request),
+        None => Decision::reject(500),
+    };
+    ws.handshake(&mut decide)?;
+    Ok(ws)
+}
+
+/// Client: sends the upgrade `request` on `stream` (already connected, TLS already set up)
+/// and waits for the server's answer, with a client seed from the operating system.
+///
+/// Returns the connection and the server's `101` response (its headers, the chosen
+/// subprotocol). A refusal is [`Error::Refused`] with the server's response; an invalid
+/// answer (a bad `Sec-WebSocket-Accept`, say) is [`Error::Protocol`]. Bytes the server sent
+/// right after its response are kept for [`WebSocket::recv`].
+pub fn connect<S: Read + Write + Transport>(
+    stream: S,
+    request: &ClientRequest<'_>,
+    config: Config,
+) -> Result<(WebSocket<S>, HttpResponse), Error> {
+    let clock = Clock::new(std::time::Instant::now());
+    let now = clock.instant(std::time::Instant::now());
+    let conn = Connection::client(adapter_config(config), request, os_seed()?, now)?;
+    let mut ws = WebSocket::new(stream, conn, clock);
+    // A client's handshake ends with the server's response, or fails.
+    let response = ws.handshake(&mut |_| Decision::accept())?.ok_or(Error::Closed)?;
+    Ok((ws, response))
+}
+
+/// Client: connects a TCP stream to a `ws://host:port/path` URL and performs the handshake
+/// with [`connect`].
+pub fn connect_url(
+    url: &str,
+    config: Config,
+) -> Result<(WebSocket<TcpStream>, HttpResponse), Error> {
+    let parsed =
+        WsUrl::parse(url).filter(|u| !u.secure).ok_or_else(|| Error::InvalidUrl(url.into()))?;
+    let tcp = TcpStream::connect(&parsed.address)?;
+    tcp.set_nodelay(true)?;
+    connect(tcp, &ClientRequest::new(&parsed.host, &parsed.target), config)
+}
+
+/// An open WebSocket over a blocking stream, for either role.
+///
+/// Receive with [`recv`](Self::recv) (whole messages) or [`recv_event`](Self::recv_event)
+/// (pieces, zero-copy); send with [`send_text`](Self::send_text),
+/// [`send_binary`](Self::send_binary), [`send_fragment`](Self::send_fragment) or
+/// [`send`](Self::send); close with [`close`](Self::close), then `recv` until `Ok(None)`.
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    stream: S,
+    driver: Driver,
+    clock: Clock<std::time::Instant>,
+    /// The read timeout last set on the stream.
+    read_timeout: Option<std::time::Duration>,
+    /// Whether the transport was closed.
+    closed: bool,
+}
+
+impl<S: Read + Write + Transport> WebSocket<S> {
+    fn new(stream: S, conn: Connection, clock: Clock<std::time::Instant>) -> Self {
+        Self { stream, driver: Driver::new(conn), clock, read_timeout: None, closed: false }
+    }
+
+    fn now(&self) -> crate::Instant {
+        self.clock.instant(std::time::Instant::now())
+    }
+
+    fn handshake(
+        &mut self,
+        decide: &mut dyn FnMut(&Request<'_>) -> Decision,
+    ) -> Result<Option<HttpResponse>, Error> {
+        loop {
+            self.flush()?;
+            let now = self.now();
+            match self.driver.handshake(now, decide) {
+                Ok(Some(result)) => {
+                    self.flush()?;
+                    return match result? {
+                        Handshake::Open(response) => Ok(response),
+                        Handshake::Refused(response) => {
+                            self.close_transport();
+                            Err(Error::Refused(boxed(response)))
+                        }
+                        Handshake::Rejected(status) => Err(Error::Rejected { status }),
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _unsent = self.flush();
+                    return Err(e.into());
+                }
+            }
+            if self.driver.is_closed() {
+                return Err(Error::Closed);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Receives the next whole message, ping, pong or close frame, waiting for it.
+    ///
+    /// Returns `Ok(None)` once the connection is over: after the closing handshake
+    /// completed and the transport closed, or after an error was returned. A peer's protocol
+    /// violation, a missed deadline, or a transport that ended without a close is an error,
+    /// returned once; the close frame the RFC asks for has been sent. Call `recv` again after
+    /// [`Incoming::Close`] (or an error) to complete the close.
+    pub fn recv(&mut self) -> Result<Option<Incoming>, Error> {
+        self.drive(|driver, now| driver.next_incoming(now))
+    }
+
+    /// Receives the next event as the connection hands it out, borrowing this adapter's read
+    /// buffer: a message that fits the buffer arrives whole, a larger or fragmented one as
+    /// [`Event::Fragment`] pieces, so a message of any size streams through a fixed buffer.
+    /// `handle` sees the event and returns what `recv_event` returns; `Ok(None)` as for
+    /// [`recv`](Self::recv).
+    ///
+    /// `handle` is called once, with the one event this call returns.
+    pub fn recv_event<R>(
+        &mut self,
+        mut handle: impl FnMut(Event<'_>) -> R,
+    ) -> Result<Option<R>, Error> {
+        self.drive(|driver, now| driver.next_raw(now, &mut handle))
+    }
+
+    /// Writes pending output, then steps `step` until it yields, reading as needed.
+    fn drive<R>(
+        &mut self,
+        mut step: impl FnMut(&mut Driver, crate::Instant) -> Result<Option<R>, crate::Error>,
+    ) -> Result<Option<R>, Error> {
+        loop {
+            self.flush()?;
+            if self.driver.is_closed() {
+                self.close_transport();
+                return Ok(None);
+            }
+            let now = self.now();
+            match step(&mut self.driver, now) {
+                Ok(Some(result)) => {
+                    self.flush()?;
+                    return Ok(Some(result));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _unsent = self.flush();
+                    return Err(e.into());
+                }
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Writes everything pending; closes the transport once the connection is over.
+    fn flush(&mut self) -> Result<(), Error> {
+        while !self.driver.output().is_empty() {
+            match self.stream.write(self.driver.output()) {
+                Ok(0) => return self.transport_failed(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.driver.wrote(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.transport_failed(e),
+            }
+        }
+        if let Err(e) = self.stream.flush() {
+            return self.transport_failed(e);
+        }
+        if self.driver.is_closed() {
+            self.close_transport();
+        }
+        Ok(())
+    }
+
+    fn close_transport(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            // The peer may have closed first; either way the connection is over.
+            let _already = self.stream.close();
+        }
+    }
+
+    fn transport_failed<T>(&mut self, e: io::Error) -> Result<T, Error> {
+        let now = self.now();
+        self.driver.on_transport_error(now);
+        self.close_transport();
+        Err(Error::Io(e))
+    }
+
+    /// Reads once, waiting no longer than the next deadline; handles the deadline, or the
+    /// end of the stream.
+    fn fill(&mut self) -> Result<(), Error> {
+        let now = self.now();
+        let deadline = self.driver.poll_timeout();
+        if let Some(at) = deadline {
+            if at <= now {
+                return self.driver.on_timeout(now).map_err(Error::from);
+            }
+        }
+        let timeout = deadline.map(|at| {
+            let left: std::time::Duration = (at - now).into();
+            left.max(std::time::Duration::from_millis(1))
+        });
+        if timeout != self.read_timeout {
+            if let Err(e) = self.stream.set_read_timeout(timeout) {
+                return self.transport_failed(e);
+            }
+            self.read_timeout = timeout;
+        }
+        let read = self.stream.read(self.driver.input_space());
+        let now = self.now();
+        match read {
+            Ok(0) => self.driver.on_eof(now).map_err(Error::from),
+            Ok(n) => {
+                self.driver.filled(n);
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                self.driver.on_timeout(now).map_err(Error::from)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => self.transport_failed(e),
+        }
+    }
+
+    /// Sends a text message as one frame.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.driver.send_text(text)?;
+        self.flush()
+    }
+
+    /// Sends a binary message as one frame.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.driver.send_binary(data)?;
+        self.flush()
+    }
+
+    /// Sends one frame of a fragmented message of `kind`, to stream a message piece by
+    /// piece; the frame with `is_last` ends it. Control frames may go in between.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        is_last: bool,
+    ) -> Result<(), Error> {
+        self.driver.send_fragment(kind, payload, is_last)?;
+        self.flush()
+    }
+
+    /// Sends `message` (a message, a fragment, a ping, a pong or a close).
+    pub fn send(&mut self, message: &Outgoing) -> Result<(), Error> {
+        let now = self.now();
+        self.driver.send(message, now)?;
+        self.flush()
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes). Then call
+    /// [`recv`](Self::recv) until it returns `Ok(None)`: messages the peer sent before its
+    /// close still arrive, then its close, then the end.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let now = self.now();
+        self.driver.close(code, reason, now)?;
+        self.flush()
+    }
+
+    /// The connection's state machine: its state, the close frames sent and received.
+    pub fn connection(&self) -> &Connection {
+        self.driver.connection()
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The stream, mutably (writing to it directly corrupts the connection).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+}

@@ -1,0 +1,716 @@
+//! The I/O-independent half of every adapter: buffers around a [`Connection`], and owned
+//! results.
+//!
+//! An adapter (blocking std, tokio, or your own) only moves bytes between a transport and a
+//! [`Driver`], sleeps until [`Driver::poll_timeout`], and maps errors. The driver keeps the read
+//! buffer as [`Connection::receive`] requires (unconsumed bytes re-presented at the front, its
+//! capacity equal to [`Config::receive_buffer_size`](crate::Config::receive_buffer_size)),
+//! gathers what the connection writes into one output buffer, reassembles whole messages, and
+//! answers the opening handshake. This module is `alloc`-only, so a `no_std` adapter can use the
+//! owned types too.
+
+// Without `std` no adapter uses the driver yet; a `no_std` adapter would.
+#![cfg_attr(not(feature = "std"), allow(dead_code))]
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::{
+    Accept, CloseCode, CloseFrame, Connection, Error, Event, Instant, MessageKind, OwnedMessage,
+    Reassembler, Reject, Request, Response, State, Transmit, UsageError,
+};
+
+/// A message or control frame received from the peer, owned.
+///
+/// Pings are answered by the connection itself (unless automatic pongs are off); they are
+/// reported for information. After [`Close`](Self::Close) no more messages arrive; keep
+/// receiving until the adapter reports the end, so the closing handshake completes.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Incoming {
+    /// A whole text message (valid UTF-8).
+    Text(String),
+    /// A whole binary message.
+    Binary(Vec<u8>),
+    /// A ping with its payload (already answered when pongs are automatic).
+    Ping(Vec<u8>),
+    /// A pong with its payload.
+    Pong(Vec<u8>),
+    /// The peer's close frame; the reply, if one is owed, is already on its way.
+    Close(CloseFrame),
+}
+
+impl Incoming {
+    /// The data message, if this is one (text or binary).
+    pub fn into_message(self) -> Option<OwnedMessage> {
+        match self {
+            Self::Text(text) => Some(OwnedMessage::Text(text)),
+            Self::Binary(data) => Some(OwnedMessage::Binary(data)),
+            _ => None,
+        }
+    }
+}
+
+impl From<OwnedMessage> for Incoming {
+    fn from(message: OwnedMessage) -> Self {
+        match message {
+            OwnedMessage::Text(text) => Self::Text(text),
+            OwnedMessage::Binary(data) => Self::Binary(data),
+        }
+    }
+}
+
+/// Something to send to the peer, owned: what an adapter's `send` (or `Sink`) takes.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Outgoing {
+    /// A whole text message, sent as one frame.
+    Text(String),
+    /// A whole binary message, sent as one frame.
+    Binary(Vec<u8>),
+    /// One frame of a fragmented message of `kind`; the one with `is_last` ends it (see
+    /// [`Connection::send_fragment`]).
+    Fragment {
+        /// The message's kind.
+        kind: MessageKind,
+        /// This frame's payload.
+        payload: Vec<u8>,
+        /// Whether this frame ends the message.
+        is_last: bool,
+    },
+    /// A ping (at most 125 bytes of payload).
+    Ping(Vec<u8>),
+    /// A pong (at most 125 bytes of payload).
+    Pong(Vec<u8>),
+    /// Starts (or answers) the closing handshake with a code and a reason of at most 123
+    /// bytes. Nothing can be sent after it.
+    Close(CloseCode, String),
+}
+
+impl Outgoing {
+    /// A text message.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text(text.into())
+    }
+
+    /// A binary message.
+    pub fn binary(data: impl Into<Vec<u8>>) -> Self {
+        Self::Binary(data.into())
+    }
+
+    /// A close with `code` and no reason.
+    pub fn close(code: CloseCode) -> Self {
+        Self::Close(code, String::new())
+    }
+}
+
+impl From<OwnedMessage> for Outgoing {
+    fn from(message: OwnedMessage) -> Self {
+        match message {
+            OwnedMessage::Text(text) => Self::Text(text),
+            OwnedMessage::Binary(data) => Self::Binary(data),
+        }
+    }
+}
+
+/// A server's answer to an upgrade request: accept it (optionally choosing a subprotocol and
+/// adding headers) or reject it with an HTTP status.
+///
+/// The adapters' `accept_with` functions hand the [`Request`] (path, headers, `Origin`,
+/// offered subprotocols) to a callback that returns one of these.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Decision {
+    /// `None` to accept; the status to reject with.
+    reject: Option<u16>,
+    subprotocol: Option<String>,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl Decision {
+    /// Accept the request, with no subprotocol and no extra headers.
+    pub fn accept() -> Self {
+        Self { reject: None, subprotocol: None, headers: Vec::new(), body: Vec::new() }
+    }
+
+    /// Reject the request with `status` (200–599, e.g. 403 for a forbidden origin); the
+    /// transport is closed after the response.
+    pub fn reject(status: u16) -> Self {
+        Self { reject: Some(status), ..Self::accept() }
+    }
+
+    /// When accepting: choose `name`, which must be one of the client's
+    /// [`subprotocols`](Request::subprotocols).
+    pub fn subprotocol(mut self, name: impl Into<String>) -> Self {
+        self.subprotocol = Some(name.into());
+        self
+    }
+
+    /// Adds a header line to the response (a `Set-Cookie` on acceptance, a `Location` on a
+    /// redirect...). Names must be HTTP tokens and values free of CR, LF and NUL.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// When rejecting: the response body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Whether this decision accepts the request.
+    pub fn is_accept(&self) -> bool {
+        self.reject.is_none()
+    }
+}
+
+/// An HTTP response to an upgrade request, owned: the server's `101` on success, or its
+/// refusal (status, headers and the start of the body).
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct HttpResponse {
+    status: u16,
+    reason: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase as sent.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Every header line (name, value), in the order sent.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
+    /// The value of the first header called `name` (compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| &v[..])
+    }
+
+    /// The subprotocol the server chose, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.header("Sec-WebSocket-Protocol").and_then(|v| core::str::from_utf8(v).ok())
+    }
+
+    /// The start of the body: what had arrived with the head (empty for a `101`).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl From<&Response<'_>> for HttpResponse {
+    fn from(response: &Response<'_>) -> Self {
+        Self {
+            status: response.status(),
+            reason: response.reason().into(),
+            headers: response.headers().iter().map(|h| (h.name.into(), h.value.into())).collect(),
+            body: response.body().into(),
+        }
+    }
+}
+
+impl core::fmt::Display for HttpResponse {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "HTTP {} {}", self.status, self.reason)
+    }
+}
+
+/// How an opening handshake ended.
+#[derive(Debug)]
+pub(crate) enum Handshake {
+    /// The connection is open; a client gets the server's `101`.
+    Open(Option<HttpResponse>),
+    /// Client: the server answered with another status.
+    Refused(HttpResponse),
+    /// Server: the application rejected the request with this status.
+    Rejected(u16),
+}
+
+/// A `ws://` or `wss://` URL, split into what connecting needs.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub(crate) struct WsUrl {
+    /// `wss`.
+    pub(crate) secure: bool,
+    /// `host:port` to connect to (IPv6 literals keep their brackets).
+    pub(crate) address: String,
+    /// The `Host` header: the authority, without the port when it is the scheme's default.
+    pub(crate) host: String,
+    /// The request target: path and query, starting with `/`.
+    pub(crate) target: String,
+}
+
+impl WsUrl {
+    /// Parses `ws://host[:port][/path][?query]` (or `wss://`); `None` if it is not one.
+    pub(crate) fn parse(url: &str) -> Option<Self> {
+        let (scheme, rest) = url.split_once("://")?;
+        let secure = match scheme {
+            s if s.eq_ignore_ascii_case("ws") => false,
+            s if s.eq_ignore_ascii_case("wss") => true,
+            _ => return None,
+        };
+        let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(split);
+        let tail = tail.split('#').next().unwrap_or("");
+        let target = match tail {
+            "" => String::from("/"),
+            t if t.starts_with('?') => alloc::format!("/{t}"),
+            t => String::from(t),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        let default_port = if secure { 443 } else { 80 };
+        // The port follows the last colon, unless that colon is inside an IPv6 literal.
+        let (name, port) = match authority.rfind(':') {
+            Some(colon) if !authority[colon..].contains(']') => {
+                let port: u16 = authority[colon + 1..].parse().ok()?;
+                (&authority[..colon], port)
+            }
+            _ => (authority, default_port),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        let host =
+            if port == default_port { String::from(name) } else { alloc::format!("{name}:{port}") };
+        Some(Self { secure, address: alloc::format!("{name}:{port}"), host, target })
+    }
+}
+
+/// The read buffer: bytes read but not yet consumed by the connection, kept at the front.
+#[derive(Debug)]
+struct InputBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    capacity: usize,
+}
+
+impl InputBuffer {
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Moves the unconsumed bytes to the front and returns the free space after them,
+    /// allocating the buffer if it was released.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < self.capacity {
+            self.buf.resize(self.capacity, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Frees the buffer when it holds nothing, so an idle connection costs no buffer.
+    fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+/// Bytes to write to the transport, in order.
+#[derive(Debug, Default)]
+struct OutputBuffer {
+    buf: Vec<u8>,
+    /// How many bytes at the front were already written.
+    written: usize,
+}
+
+/// Output capacity kept between writes; a larger buffer (after a big message) is freed once
+/// written, so an idle connection holds little.
+const OUTPUT_KEEP: usize = 1024;
+
+impl OutputBuffer {
+    /// Runs `command` on `need` bytes of fresh space at the end, keeping what it wrote; when
+    /// the guess was short, tries once more with the size the command asked for.
+    fn command(
+        &mut self,
+        need: usize,
+        mut command: impl FnMut(&mut [u8]) -> Result<usize, UsageError>,
+    ) -> Result<(), UsageError> {
+        let at = self.buf.len();
+        let mut size = need;
+        for _ in 0..2 {
+            self.buf.resize(at + size, 0);
+            match command(&mut self.buf[at..]) {
+                Ok(n) => {
+                    self.buf.truncate(at + n);
+                    return Ok(());
+                }
+                Err(UsageError::BufferTooSmall { required }) if required > size => {
+                    size = required;
+                }
+                Err(e) => {
+                    self.buf.truncate(at);
+                    return Err(e);
+                }
+            }
+        }
+        self.buf.truncate(at);
+        Err(UsageError::BufferTooSmall { required: size })
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.written = (self.written + n).min(self.buf.len());
+        if self.written == self.buf.len() {
+            self.written = 0;
+            if self.buf.capacity() > OUTPUT_KEEP {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+        }
+    }
+}
+
+/// A [`Connection`] with its buffers: everything an adapter does that is not I/O.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    conn: Connection,
+    input: InputBuffer,
+    core: Parts,
+}
+
+/// The parts an event handler may touch while the event borrows the input.
+#[derive(Debug)]
+struct Parts {
+    output: OutputBuffer,
+    reassembler: Reassembler,
+}
+
+impl Driver {
+    /// Wraps `conn`, and gathers what it owes already (a client's request).
+    pub(crate) fn new(conn: Connection) -> Self {
+        let capacity = conn.config().receive_buffer_len();
+        let mut driver = Self {
+            conn,
+            input: InputBuffer { buf: Vec::new(), start: 0, end: 0, capacity },
+            core: Parts { output: OutputBuffer::default(), reassembler: Reassembler::new() },
+        };
+        driver.drain_transmit();
+        driver
+    }
+
+    /// The connection.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the connection is over (the transport is to be, or was, closed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.conn.state() == State::Closed
+    }
+
+    /// The bytes to write now.
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.core.output.buf[self.core.output.written..]
+    }
+
+    /// `n` bytes of [`output`](Self::output) were written.
+    pub(crate) fn wrote(&mut self, n: usize) {
+        self.core.output.advance(n);
+    }
+
+    /// Free space to read into, after the unconsumed bytes; call [`filled`](Self::filled)
+    /// with how many were read.
+    pub(crate) fn input_space(&mut self) -> &mut [u8] {
+        self.input.spare()
+    }
+
+    /// `n` bytes were read into [`input_space`](Self::input_space).
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.input.end = (self.input.end + n).min(self.input.buf.len());
+    }
+
+    /// Frees the read buffer if it holds nothing (call before waiting for readability).
+    pub(crate) fn release_input(&mut self) {
+        self.input.release_if_empty();
+    }
+
+    /// The next deadline, for [`on_timeout`](Self::on_timeout).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// A deadline may have passed.
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        let result = self.conn.handle_timeout(now);
+        self.drain_transmit();
+        result
+    }
+
+    /// The transport's read side ended.
+    pub(crate) fn on_eof(&mut self, now: Instant) -> Result<(), Error> {
+        let result = self.conn.receive_eof(now);
+        self.drain_transmit();
+        result
+    }
+
+    /// The transport failed: the connection is over, with nothing more to write.
+    pub(crate) fn on_transport_error(&mut self, now: Instant) {
+        let _ended = self.conn.receive_eof(now);
+        self.core.output = OutputBuffer::default();
+        self.input.release_if_empty();
+    }
+
+    /// Moves what the connection owes into the output buffer.
+    fn drain_transmit(&mut self) {
+        drain_transmit(&mut self.conn, &mut self.core.output);
+    }
+
+    /// Hands the buffered input to the connection until it yields an event, which `handle`
+    /// turns into a result; `None` when more input is needed.
+    fn next_event<R>(
+        &mut self,
+        now: Instant,
+        handle: impl FnOnce(Event<'_>, &mut Connection, &mut Parts) -> R,
+    ) -> Result<Option<R>, Error> {
+        loop {
+            let input = &mut self.input.buf[self.input.start..self.input.end];
+            let received = match self.conn.receive(input, now) {
+                Ok(received) => received,
+                Err(e) => {
+                    drain_transmit(&mut self.conn, &mut self.core.output);
+                    return Err(e);
+                }
+            };
+            self.input.start += received.consumed;
+            if let Some(event) = received.event {
+                let result = handle(event, &mut self.conn, &mut self.core);
+                self.drain_transmit();
+                return Ok(Some(result));
+            }
+            if received.consumed == 0 {
+                self.drain_transmit();
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next event from the buffered input, handed to `handle` as it is (zero-copy
+    /// streaming); `None` when more input is needed.
+    pub(crate) fn next_raw<R>(
+        &mut self,
+        now: Instant,
+        handle: &mut dyn FnMut(Event<'_>) -> R,
+    ) -> Result<Option<R>, Error> {
+        self.next_event(now, |event, _, _| handle(event))
+    }
+
+    /// The next whole message or control frame from the buffered input; `None` when more
+    /// input is needed.
+    pub(crate) fn next_incoming(&mut self, now: Instant) -> Result<Option<Incoming>, Error> {
+        loop {
+            let next = self.next_event(now, |event, _, parts| match event {
+                Event::Message(_) | Event::Fragment(_) => {
+                    parts.reassembler.push(&event).map(Incoming::from)
+                }
+                Event::Ping(payload) => Some(Incoming::Ping(payload.into())),
+                Event::Pong(payload) => Some(Incoming::Pong(payload.into())),
+                Event::Close(frame) => Some(Incoming::Close(frame)),
+                _ => None,
+            })?;
+            match next {
+                Some(Some(incoming)) => return Ok(Some(incoming)),
+                Some(None) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Advances the opening handshake with the buffered input; `decide` answers a server's
+    /// request. `None` when more input is needed.
+    pub(crate) fn handshake(
+        &mut self,
+        now: Instant,
+        decide: &mut dyn FnMut(&Request<'_>) -> Decision,
+    ) -> Result<Option<Result<Handshake, UsageError>>, Error> {
+        if self.conn.state() != State::Handshaking {
+            return Ok(Some(Ok(Handshake::Open(None))));
+        }
+        self.next_event(now, |event, conn, parts| match event {
+            Event::Request(request) => {
+                let decision = decide(&request);
+                answer(conn, &mut parts.output, &decision, now)
+            }
+            Event::Accepted(response) => Ok(Handshake::Open(Some((&response).into()))),
+            Event::Rejected(response) => Ok(Handshake::Refused((&response).into())),
+            // Nothing else comes before the handshake ends.
+            _ => Ok(Handshake::Open(None)),
+        })
+    }
+
+    /// Queues `message`.
+    pub(crate) fn send(&mut self, message: &Outgoing, now: Instant) -> Result<(), UsageError> {
+        match message {
+            Outgoing::Text(text) => self.send_text(text),
+            Outgoing::Binary(data) => self.send_binary(data),
+            Outgoing::Fragment { kind, payload, is_last } => {
+                self.send_fragment(*kind, payload, *is_last)
+            }
+            Outgoing::Ping(payload) => {
+                self.command(payload.len(), |c, out| c.send_ping(payload, out))
+            }
+            Outgoing::Pong(payload) => {
+                self.command(payload.len(), |c, out| c.send_pong(payload, out))
+            }
+            Outgoing::Close(code, reason) => self.close(*code, reason, now),
+        }
+    }
+
+    /// Queues a text message.
+    pub(crate) fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.command(text.len(), |c, out| c.send_text(text, out))
+    }
+
+    /// Queues a binary message.
+    pub(crate) fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.command(data.len(), |c, out| c.send_binary(data, out))
+    }
+
+    /// Queues one frame of a fragmented message.
+    pub(crate) fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        is_last: bool,
+    ) -> Result<(), UsageError> {
+        self.command(payload.len(), |c, out| c.send_fragment(kind, payload, is_last, out))
+    }
+
+    /// Queues a close frame.
+    pub(crate) fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        self.command(reason.len() + 2, |c, out| c.close(code, reason, now, out))
+    }
+
+    /// Runs a command on the connection with room for a frame of `payload_len` bytes.
+    fn command(
+        &mut self,
+        payload_len: usize,
+        mut command: impl FnMut(&mut Connection, &mut [u8]) -> Result<usize, UsageError>,
+    ) -> Result<(), UsageError> {
+        let conn = &mut self.conn;
+        let need = conn.send_capacity(payload_len);
+        self.core.output.command(need, |out| command(conn, out))
+    }
+}
+
+/// Writes the server's answer to a request into `output`.
+fn answer(
+    conn: &mut Connection,
+    output: &mut OutputBuffer,
+    decision: &Decision,
+    now: Instant,
+) -> Result<Handshake, UsageError> {
+    let headers: Vec<(&str, &[u8])> =
+        decision.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+    let guess = 256
+        + decision.body.len()
+        + headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>();
+    match decision.reject {
+        None => {
+            let mut accept = Accept::new().headers(&headers);
+            if let Some(name) = &decision.subprotocol {
+                accept = accept.subprotocol(name);
+            }
+            output.command(guess, |out| conn.accept(&accept, out, now))?;
+            Ok(Handshake::Open(None))
+        }
+        Some(status) => {
+            let reject = Reject::new(status).headers(&headers).body(&decision.body);
+            output.command(guess, |out| conn.reject(&reject, out))?;
+            Ok(Handshake::Rejected(status))
+        }
+    }
+}
+
+/// Moves what `conn` owes into `output`, through a small scratch buffer.
+fn drain_transmit(conn: &mut Connection, output: &mut OutputBuffer) {
+    let mut scratch = [0u8; 512];
+    while let Some(transmit) = conn.poll_transmit(&mut scratch) {
+        match transmit {
+            Transmit::Bytes(n) => output.buf.extend_from_slice(&scratch[..n]),
+            // The adapter closes the transport once the output is written and the state says
+            // closed.
+            Transmit::CloseTransport => {}
+        }
+    }
+}
+
+/// Boxes a refused response for an error value.
+pub(crate) fn boxed(response: HttpResponse) -> Box<HttpResponse> {
+    Box::new(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let url = WsUrl::parse("ws://127.0.0.1:9001/runCase?case=1&agent=a").unwrap();
+        assert_eq!(url.address, "127.0.0.1:9001");
+        assert_eq!(url.host, "127.0.0.1:9001");
+        assert_eq!(url.target, "/runCase?case=1&agent=a");
+        assert!(!url.secure);
+        let url = WsUrl::parse("WSS://example.com").unwrap();
+        assert_eq!(
+            (url.address.as_str(), url.host.as_str(), url.target.as_str()),
+            ("example.com:443", "example.com", "/")
+        );
+        let url = WsUrl::parse("ws://[::1]:80?x#frag").unwrap();
+        assert_eq!(
+            (url.address.as_str(), url.host.as_str(), url.target.as_str()),
+            ("[::1]:80", "[::1]", "/?x")
+        );
+        let url = WsUrl::parse("ws://[::1]/a").unwrap();
+        assert_eq!(url.address, "[::1]:80");
+        for bad in
+            ["http://x/", "ws://", "ws://:80/", "ws://u@h/", "ws://h:port/", "ws://h:99999/", "x"]
+        {
+            assert_eq!(WsUrl::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn output_buffer_retries_with_the_required_size() {
+        let mut out = OutputBuffer::default();
+        let mut calls = 0;
+        out.command(1, |buf| {
+            calls += 1;
+            if buf.len() < 10 {
+                return Err(UsageError::BufferTooSmall { required: 10 });
+            }
+            buf[..10].copy_from_slice(b"0123456789");
+            Ok(10)
+        })
+        .unwrap();
+        assert_eq!((calls, &out.buf[..]), (2, &b"0123456789"[..]));
+        out.advance(4);
+        assert_eq!(&out.buf[out.written..], b"456789");
+        out.advance(6);
+        assert!(out.buf.is_empty() && out.written == 0);
+    }
+}
