@@ -100,10 +100,19 @@ impl<'i> Request<'i> {
     /// What answering this request needs once its input is gone: the `Sec-WebSocket-Accept`
     /// value and the offered subprotocols.
     pub(crate) fn offer(&self) -> Offer {
-        Offer {
-            accept: accept_key(self.key),
-            subprotocols: self.subprotocols().map(String::from).collect(),
+        // One string of comma-separated names (a token holds no comma), sized exactly: what
+        // is kept while the application decides is never more than the head it came from,
+        // however many names a hostile head lists (a `String` each would cost ~50 bytes per
+        // one-letter name).
+        let len = self.subprotocols().map(|p| p.len() + 1).sum::<usize>().saturating_sub(1);
+        let mut subprotocols = String::with_capacity(len);
+        for name in self.subprotocols() {
+            if !subprotocols.is_empty() {
+                subprotocols.push(',');
+            }
+            subprotocols.push_str(name);
         }
+        Offer { accept: accept_key(self.key), subprotocols }
     }
 }
 
@@ -268,7 +277,15 @@ pub(crate) fn error_response(status: u16) -> &'static [u8] {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Offer {
     accept: [u8; 28],
-    subprotocols: Vec<String>,
+    /// The offered subprotocols, comma-separated.
+    subprotocols: String,
+}
+
+impl Offer {
+    /// Whether the client offered the subprotocol `name`.
+    fn offers_subprotocol(&self, name: &str) -> bool {
+        !name.is_empty() && self.subprotocols.split(',').any(|p| p == name)
+    }
 }
 
 /// The application's acceptance of an upgrade request: the `101 Switching Protocols` answer.
@@ -369,7 +386,7 @@ pub(crate) fn write_accept(
     out: &mut [u8],
 ) -> Result<usize, UsageError> {
     if let Some(name) = accept.subprotocol {
-        if !offer.subprotocols.iter().any(|p| p == name) {
+        if !offer.offers_subprotocol(name) {
             return Err(UsageError::SubprotocolNotOffered);
         }
     }
@@ -621,7 +638,9 @@ mod tests {
         );
         let offer = req.offer();
         assert_eq!(&offer.accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        assert_eq!(offer.subprotocols, ["chat", "superchat"]);
+        assert_eq!(offer.subprotocols, "chat,superchat");
+        assert!(offer.offers_subprotocol("chat") && offer.offers_subprotocol("superchat"));
+        assert!(!offer.offers_subprotocol("") && !offer.offers_subprotocol("chat,superchat"));
     }
 
     #[test]
