@@ -1,0 +1,401 @@
+//! Hostile peers, through the public API: each test names what it proves, checks the error,
+//! the close code or HTTP status sent, and that the heap stayed bounded.
+//!
+//! The heap is measured per thread by a counting global allocator in this test binary, so
+//! tests running in parallel do not pollute each other's figures.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
+use wsmachine::{
+    CloseCode, Config, Connection, Error, ErrorKind, Event, Instant, Reassembler, Transmit,
+};
+
+// ---- Counting the heap, per thread ----
+
+struct Counting;
+
+thread_local! {
+    /// Bytes allocated and not freed by this thread, and the peak since the last reset.
+    static HEAP: Cell<(isize, isize)> = const { Cell::new((0, 0)) };
+}
+
+fn count(delta: isize) {
+    let _ = HEAP.try_with(|h| {
+        let (live, peak) = h.get();
+        let live = live + delta;
+        h.set((live, peak.max(live)));
+    });
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; the counters only observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `alloc`; `ptr` came from `System` through this allocator.
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc`.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            count(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns its result and the most heap this thread held during it, above what
+/// it held before.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = HEAP.with(|h| {
+        let (live, _) = h.get();
+        h.set((live, live));
+        live
+    });
+    let result = f();
+    let peak = HEAP.with(|h| h.get().1);
+    (result, (peak - base).max(0) as usize)
+}
+
+/// The heap a connection may hold while receiving frames: the queue of owed bytes, with at
+/// most one pong, one close and one keepalive ping (3 × (14 + 125) = 417 bytes), rounded up
+/// to `Vec`'s growth.
+const FRAME_PATH_HEAP: usize = 512;
+
+// ---- Helpers ----
+
+const T0: Instant = Instant::from_millis(1_000);
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A masked frame, as a client sends it.
+fn client_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+    let header =
+        FrameHeader { fin, rsv: 0, opcode, mask: Some(KEY), payload_len: payload.len() as u64 };
+    let mut out = vec![0; header.encoded_len()];
+    header.encode(&mut out).unwrap();
+    let at = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[at..], KEY, 0);
+    out
+}
+
+/// Drains what `conn` owes: the bytes, and whether it asked to close the transport.
+fn drain(conn: &mut Connection) -> (Vec<u8>, bool) {
+    let mut out = [0; 512];
+    let mut bytes = Vec::new();
+    let mut close = false;
+    while let Some(t) = conn.poll_transmit(&mut out) {
+        match t {
+            Transmit::Bytes(n) => bytes.extend_from_slice(&out[..n]),
+            Transmit::CloseTransport => close = true,
+        }
+    }
+    (bytes, close)
+}
+
+/// The unmasked frames a server sent: (opcode, payload) for each.
+fn server_frames(mut bytes: &[u8]) -> Vec<(Opcode, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        let (header, n) = FrameHeader::parse(bytes).unwrap().unwrap();
+        assert!(header.mask.is_none());
+        let end = n + header.payload_len as usize;
+        frames.push((header.opcode, bytes[n..end].to_vec()));
+        bytes = &bytes[end..];
+    }
+    frames
+}
+
+/// Asserts that `bytes` is exactly one close frame with `code`.
+fn assert_close_sent(bytes: &[u8], code: CloseCode) {
+    let frames = server_frames(bytes);
+    assert_eq!(frames.len(), 1, "one frame sent: {frames:?}");
+    assert_eq!(frames[0].0, Opcode::Close);
+    assert_eq!(frames[0].1[..2], code.0.to_be_bytes());
+}
+
+/// Asserts that the server failed its handshake with `status`: the error says so, the owed
+/// bytes are that response, and the transport is to be closed.
+fn assert_http_refusal(conn: &mut Connection, e: Error, status: u16) {
+    assert_eq!(e.http_status(), Some(status));
+    assert_eq!(e.close_code(), None);
+    let (bytes, close) = drain(conn);
+    let line = format!("HTTP/1.1 {status} ");
+    assert!(bytes.starts_with(line.as_bytes()), "{}", String::from_utf8_lossy(&bytes));
+    assert!(close, "the transport is closed after the refusal");
+}
+
+const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+                       Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                       Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// Feeds a whole request to a new server and returns the error it fails with, and the most
+/// heap the server held meanwhile.
+fn refuse(config: Config, request: &str) -> (Connection, Error, usize) {
+    let mut conn = Connection::server(config, T0);
+    let mut input = request.as_bytes().to_vec();
+    let (e, peak) = peak_heap(|| conn.receive(&mut input, T0).expect_err("the request is refused"));
+    (conn, e, peak)
+}
+
+// ---- The opening handshake ----
+
+#[test]
+fn a_head_sent_one_byte_at_a_time_is_scanned_once_then_refused_with_431() {
+    let config = Config::new();
+    let limit = 16 * 1024;
+    let mut conn = Connection::server(config, T0);
+    let mut buf = vec![0u8; limit + 1];
+    let line = b"GET / HTTP/1.1\r\nX-Filler: ";
+    let blank_lines = b"\r\n\r\n".repeat(limit);
+    let mut calls = 0;
+    let (result, peak) = peak_heap(|| {
+        for n in 1..=limit {
+            buf[n - 1] = line.get(n - 1).copied().unwrap_or(b'a');
+            calls += 1;
+            let r = conn.receive(&mut buf[..n], T0);
+            if n < limit {
+                let r = r.expect("more bytes are needed under the limit");
+                assert_eq!((r.consumed, r.needed), (0, 1));
+                assert!(r.event.is_none());
+                // Linear work: the scanner resumes where it stopped and never looks back
+                // (beyond three bytes that could start the blank line). Bytes it already
+                // examined are overwritten with blank lines: a scanner that started over at
+                // each call would find one and stop early.
+                if n > 8 {
+                    buf[..n - 4].copy_from_slice(&blank_lines[..n - 4]);
+                }
+            } else {
+                return r.expect_err("refused at the limit");
+            }
+        }
+        unreachable!()
+    });
+    assert_eq!(calls, limit, "one call per byte, each examining only its new byte");
+    assert_eq!(result.kind(), ErrorKind::HeadTooLarge { limit });
+    assert_http_refusal(&mut conn, result, 431);
+    assert!(peak <= 1024, "scanning holds no heap ({peak} bytes)");
+}
+
+#[test]
+fn a_hundred_thousand_headers_are_refused_with_431_without_a_table_for_each() {
+    let mut request = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+    request.push_str(&"X: y\r\n".repeat(100_000));
+    request.push_str("\r\n");
+    // Under the default 16 KiB head limit: refused by size, before any parsing.
+    let (mut conn, e, peak) = refuse(Config::new(), &request);
+    assert_eq!(e.kind(), ErrorKind::HeadTooLarge { limit: 16 * 1024 });
+    assert_http_refusal(&mut conn, e, 431);
+    assert!(peak <= 1024, "refused without allocating ({peak} bytes)");
+    // With room for the whole head: refused by count, with a table of only `max_headers`.
+    let config = Config::new().max_head_size(1 << 20).receive_buffer_size(1 << 20);
+    let (mut conn, e, peak) = refuse(config, &request);
+    assert_eq!(e.kind(), ErrorKind::TooManyHeaders { limit: 128 });
+    assert_http_refusal(&mut conn, e, 431);
+    assert!(peak <= 128 * 32 + 1024, "a header table of 128 slots at most ({peak} bytes)");
+}
+
+#[test]
+fn a_header_line_of_one_mebibyte_is_refused_with_431_at_the_limit() {
+    let mut request = String::from("GET / HTTP/1.1\r\nHost: a\r\nX-Long: ");
+    request.push_str(&"a".repeat(1 << 20));
+    request.push_str("\r\n\r\n");
+    let mut conn = Connection::server(Config::new(), T0);
+    // Read in 64 KiB pieces into the 64 KiB buffer, as a driver would.
+    let mut buf = request.as_bytes()[..64 * 1024].to_vec();
+    let (e, peak) = peak_heap(|| conn.receive(&mut buf, T0).expect_err("refused"));
+    assert_eq!(e.kind(), ErrorKind::HeadTooLarge { limit: 16 * 1024 });
+    assert_http_refusal(&mut conn, e, 431);
+    assert!(peak <= 1024, "refused without allocating ({peak} bytes)");
+}
+
+#[test]
+fn a_request_without_host_is_refused_with_400() {
+    let request = REQUEST.replace("Host: server.example.com\r\n", "");
+    let (mut conn, e, peak) = refuse(Config::new(), &request);
+    assert_eq!(e.kind(), ErrorKind::MissingHost);
+    assert_http_refusal(&mut conn, e, 400);
+    assert!(peak <= 2 * 32 * 128 + 1024, "{peak} bytes");
+}
+
+#[test]
+fn a_request_with_two_keys_is_refused_with_400() {
+    let request = REQUEST.replace(
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version",
+    );
+    let (mut conn, e, peak) = refuse(Config::new(), &request);
+    assert_eq!(e.kind(), ErrorKind::DuplicateHeader("Sec-WebSocket-Key"));
+    assert_http_refusal(&mut conn, e, 400);
+    assert!(peak <= 2 * 32 * 128 + 1024, "{peak} bytes");
+}
+
+#[test]
+fn offered_subprotocols_are_held_in_at_most_the_head_size() {
+    // A head full of one-letter subprotocols: what the server keeps until it answers must be
+    // proportional to the head, not to the number of offers times a per-offer overhead.
+    let offers = vec!["a"; 5_000].join(",");
+    let request = REQUEST.replace(
+        "Sec-WebSocket-Version",
+        &format!("Sec-WebSocket-Protocol: {offers}\r\nSec-WebSocket-Version"),
+    );
+    assert!(request.len() < 16 * 1024);
+    let mut conn = Connection::server(Config::new(), T0);
+    let mut input = request.into_bytes();
+    let head = input.len();
+    let (held, _) = peak_heap(|| {
+        let before = HEAP.with(|h| h.get().0);
+        let r = conn.receive(&mut input, T0).expect("a valid request");
+        assert!(matches!(r.event, Some(Event::Request(_))));
+        drop(r);
+        // Held after the event is dropped: what the connection keeps to answer it.
+        HEAP.with(|h| h.get().0) - before
+    });
+    assert!(held as usize <= head, "{held} bytes held for a {head}-byte head");
+}
+
+// ---- Frame sizes ----
+
+#[test]
+fn frames_declaring_2_pow_63_minus_1_and_2_pow_40_bytes_are_refused_from_the_header_with_1009() {
+    for size in [(1u64 << 63) - 1, 1 << 40] {
+        let mut conn = Connection::open_server(Config::new(), T0);
+        // Only the header: no payload has been sent, and none is needed to refuse it.
+        let mut header = vec![0x82, 0xFF];
+        header.extend_from_slice(&size.to_be_bytes());
+        header.extend_from_slice(&KEY);
+        let (e, peak) = peak_heap(|| conn.receive(&mut header, T0).expect_err("refused"));
+        assert_eq!(e.kind(), ErrorKind::FrameTooLarge { size, limit: 1 << 20 });
+        assert_eq!(e.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+        let (sent, close) = drain(&mut conn);
+        assert_close_sent(&sent, CloseCode::MESSAGE_TOO_BIG);
+        assert!(close, "the server closes the transport");
+        assert!(peak <= FRAME_PATH_HEAP, "{peak} bytes");
+    }
+}
+
+/// Sends a binary message as one 1-byte frame and then continuations of `piece` bytes
+/// (up to `count`), frame by frame as they would arrive, through a reassembler; returns the
+/// error, the number of continuations accepted and the peak heap.
+fn fragments_until_refused(config: Config, piece: usize, count: usize) -> (Error, usize, usize) {
+    let mut conn = Connection::open_server(config, T0);
+    let mut reassembler = Reassembler::new();
+    let mut first = client_frame(false, Opcode::Binary, b"x");
+    let continuation = client_frame(false, Opcode::Continuation, &vec![b'y'; piece]);
+    let ((e, accepted), peak) = peak_heap(|| {
+        let r = conn.receive(&mut first, T0).expect("first fragment");
+        reassembler.push(&r.event.expect("a piece"));
+        let mut frame = continuation.clone();
+        for accepted in 0..count {
+            frame.copy_from_slice(&continuation);
+            match conn.receive(&mut frame, T0) {
+                Ok(r) => {
+                    let event = r.event.expect("a piece");
+                    assert!(reassembler.push(&event).is_none());
+                }
+                Err(e) => return (e, accepted),
+            }
+        }
+        panic!("{count} fragments accepted");
+    });
+    assert_eq!(e.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+    let (sent, close) = drain(&mut conn);
+    assert_close_sent(&sent, CloseCode::MESSAGE_TOO_BIG);
+    assert!(close);
+    // Input after the failure is discarded.
+    let mut more = continuation.clone();
+    let r = conn.receive(&mut more, T0).unwrap();
+    assert!(r.event.is_none() && r.consumed == more.len());
+    (e, accepted, peak)
+}
+
+#[test]
+fn a_million_one_byte_fragments_are_refused_once_payload_and_overhead_exceed_the_limit() {
+    // The message limit alone (fragments unlimited): 1 byte, then continuations charged
+    // 1 + 16 bytes each. 1 + 58 × 17 = 987 fits 1000; the 59th makes 1004.
+    let config = Config::new().max_message_size(1000).max_fragments(u32::MAX);
+    let (e, accepted, peak) = fragments_until_refused(config, 1, 1_000_000);
+    assert_eq!(accepted, 58);
+    assert_eq!(e.kind(), ErrorKind::MessageTooLarge { size: 1004, limit: 1000 });
+    assert!(peak <= FRAME_PATH_HEAP + 2 * 1000, "{peak} bytes");
+    // Empty fragments cost their overhead too: 1 + 16 × 62 = 993 fits, the 63rd makes 1009.
+    let config = Config::new().max_message_size(1000).max_fragments(u32::MAX);
+    let (e, accepted, _) = fragments_until_refused(config, 0, 1_000_000);
+    assert_eq!(accepted, 62);
+    assert_eq!(e.kind(), ErrorKind::MessageTooLarge { size: 1009, limit: 1000 });
+    // With the default limits, the fragment count stops them first: 4096 frames.
+    let (e, accepted, peak) = fragments_until_refused(Config::new(), 1, 1_000_000);
+    assert_eq!(accepted, 4095);
+    assert_eq!(e.kind(), ErrorKind::TooManyFragments { limit: 4096 });
+    assert!(peak <= FRAME_PATH_HEAP + 2 * 4096, "{peak} bytes");
+}
+
+// ---- UTF-8 ----
+
+#[test]
+fn invalid_utf8_in_the_first_fragment_of_a_long_message_is_refused_with_1007_at_once() {
+    // A text message whose first fragment declares 1 MiB (more than the 4 KiB buffer, so it
+    // is handed out in pieces); only its first 100 bytes have arrived, with a surrogate.
+    let config = Config::new().receive_buffer_size(4096);
+    let mut conn = Connection::open_server(config, T0);
+    let mut payload = vec![b'a'; 1 << 20];
+    payload[10..13].copy_from_slice(b"\xed\xa0\x80");
+    let frame = client_frame(false, Opcode::Text, &payload);
+    let mut arrived = frame[..14 + 100].to_vec();
+    let (e, peak) = peak_heap(|| conn.receive(&mut arrived, T0).expect_err("refused at once"));
+    assert_eq!(e.kind(), ErrorKind::InvalidUtf8);
+    assert_eq!(e.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+    let (sent, close) = drain(&mut conn);
+    assert_close_sent(&sent, CloseCode::INVALID_PAYLOAD);
+    assert!(close);
+    assert!(peak <= FRAME_PATH_HEAP, "{peak} bytes");
+    // The rest of the frame and later fragments are discarded.
+    let mut rest = frame[14 + 100..14 + 5000].to_vec();
+    rest.extend(client_frame(true, Opcode::Continuation, b"later"));
+    let r = conn.receive(&mut rest, T0).unwrap();
+    assert!(r.event.is_none() && r.consumed == rest.len());
+}
+
+// ---- Control frames ----
+
+#[test]
+fn a_ping_flood_owes_one_pong_and_holds_constant_memory() {
+    let mut conn = Connection::open_server(Config::new(), T0);
+    let pings: Vec<Vec<u8>> =
+        (0..100_000u32).map(|i| client_frame(true, Opcode::Ping, &i.to_be_bytes())).collect();
+    let mut frame = pings[0].clone();
+    let ((), peak) = peak_heap(|| {
+        for (i, ping) in pings.iter().enumerate() {
+            frame.copy_from_slice(ping);
+            let r = conn.receive(&mut frame, T0).expect("a ping");
+            assert!(matches!(r.event, Some(Event::Ping(_))));
+            // Drain now and then, as a slow writer would: one pong each time, the latest.
+            if i % 10_000 == 9_999 {
+                let (sent, close) = drain(&mut conn);
+                assert!(!close);
+                assert_eq!(
+                    server_frames(&sent),
+                    [(Opcode::Pong, (i as u32).to_be_bytes().to_vec())]
+                );
+            }
+        }
+    });
+    assert!(peak <= FRAME_PATH_HEAP + 1024, "{peak} bytes for 100,000 pings");
+    // Nothing more is owed after the last drain.
+    assert_eq!(drain(&mut conn), (Vec::new(), false));
+}
