@@ -135,7 +135,8 @@ where
         )
     }
 
-    /// The clock's time for the core's `instant`, rounded up to the microsecond.
+    /// The clock's time for the core's `instant`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn at(&self, instant: crate::Instant) -> T {
         self.origin + std::time::Duration::from_micros(instant.as_micros())
     }

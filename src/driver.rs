@@ -440,6 +440,7 @@ impl Driver {
     }
 
     /// Frees the read buffer if it holds nothing (call before waiting for readability).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn release_input(&mut self) {
         self.input.release_if_empty();
     }
