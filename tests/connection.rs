@@ -710,3 +710,11 @@ fn handle_timeout_early_or_twice_does_nothing() {
     let (pings, _) = drain(&mut s);
     assert_eq!(FrameHeader::parse(&pings).unwrap().unwrap().1 + 4, pings.len(), "one ping");
 }
+
+#[test]
+fn an_idle_connection_is_small() {
+    // Everything a connection holds inline; it allocates only for owed bytes (at most one
+    // control frame, reused) and during the opening handshake.
+    let size = std::mem::size_of::<Connection>();
+    assert!(size <= 1024, "Connection is {size} bytes");
+}

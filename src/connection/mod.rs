@@ -93,8 +93,8 @@ pub struct Connection {
     pong_owed: Option<ControlPayload>,
     /// Whether `sent_close` is queued but not yet encoded into `owed`.
     close_owed: bool,
-    /// A keepalive ping to send.
-    ping_owed: Option<ControlPayload>,
+    /// Whether a keepalive ping (whose payload is `pings_sent`) is owed.
+    ping_owed: bool,
     /// Payload counter for keepalive pings.
     pings_sent: u32,
     transport: Transport,
@@ -352,7 +352,7 @@ impl Connection {
             owed_pos: 0,
             pong_owed: None,
             close_owed: false,
-            ping_owed: None,
+            ping_owed: false,
             pings_sent: 0,
             transport: Transport::Open,
             timers: TimerTable::default(),
@@ -441,7 +441,7 @@ impl Connection {
                 Timer::Keepalive => {
                     if self.state() == State::Open {
                         self.pings_sent = self.pings_sent.wrapping_add(1);
-                        self.ping_owed = ControlPayload::new(&self.pings_sent.to_be_bytes());
+                        self.ping_owed = true;
                         self.timers.set(Timer::Pong, now + self.config.pong_timeout);
                     }
                 }
@@ -503,7 +503,7 @@ impl Connection {
                     self.sent_close = CloseFrame::new(code, "");
                     self.close_owed = true;
                     self.pong_owed = None;
-                    self.ping_owed = None;
+                    self.ping_owed = false;
                     self.arm_close_timer(now);
                     Reply::Close(code)
                 }
@@ -534,7 +534,7 @@ impl Connection {
         self.owed.clear();
         self.owed_pos = 0;
         self.pong_owed = None;
-        self.ping_owed = None;
+        self.ping_owed = false;
         self.close_owed = false;
     }
 

@@ -409,7 +409,7 @@ impl Connection {
         self.received_close = Some(frame);
         self.message = None;
         self.pong_owed = None;
-        self.ping_owed = None;
+        self.ping_owed = false;
         for timer in [Timer::Keepalive, Timer::Pong, Timer::Idle] {
             self.timers.stop(timer);
         }

@@ -201,7 +201,7 @@ impl Connection {
         let len = frame.write_payload(&mut payload);
         let written = self.write_frame(Opcode::Close, &payload[..len], true, out)?;
         self.sent_close = Some(frame);
-        self.ping_owed = None;
+        self.ping_owed = false;
         self.timers.stop(Timer::Keepalive);
         self.timers.stop(Timer::Pong);
         self.arm_close_timer(now);
@@ -294,8 +294,8 @@ impl Connection {
             let payload_len = self.sent_close.map_or(0, |f| f.write_payload(&mut payload));
             len += self.frame_len(payload_len);
         }
-        if let Some(ping) = &self.ping_owed {
-            len += self.frame_len(ping.as_slice().len());
+        if self.ping_owed {
+            len += self.frame_len(self.pings_sent.to_be_bytes().len());
         }
         len
     }
@@ -324,8 +324,11 @@ impl Connection {
                 let mut payload = [0; MAX_CONTROL_PAYLOAD];
                 let len = self.sent_close.map_or(0, |f| f.write_payload(&mut payload));
                 (Opcode::Close, payload, len)
-            } else if let Some(ping) = self.ping_owed.take() {
-                (Opcode::Ping, ping.bytes, ping.len.into())
+            } else if self.ping_owed {
+                self.ping_owed = false;
+                let mut payload = [0; MAX_CONTROL_PAYLOAD];
+                payload[..4].copy_from_slice(&self.pings_sent.to_be_bytes());
+                (Opcode::Ping, payload, 4)
             } else {
                 return written;
             };
