@@ -111,7 +111,7 @@
 //!
 //! - `std` (default): `std::error::Error` for the error types, the blocking adapter
 //!   ([`blocking`]: accept and connect over any `Read + Write`) and operating-system seeding.
-//! - `tokio`: the async adapter ([`tokio`](crate::tokio): accept and connect over any
+//! - `tokio`: the async adapter ([`tokio`]: accept and connect over any
 //!   `AsyncRead + AsyncWrite`, `Stream` and `Sink`, split halves with bounded buffering).
 //!
 //! Both adapters share the owned types [`Incoming`], [`Outgoing`], [`Decision`] and
