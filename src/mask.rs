@@ -13,12 +13,14 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // Rotating the key once means `buf[0]` lines up with `key[0]`, so from here on the
     // key repeats every 4 bytes from the start of `buf` and any 4-aligned chunk of
     // `buf` can use the same word.
-    let mut key = key;
-    key.rotate_left(offset % 4);
+    let key = rotate_key(key, offset);
 
     // Native-endian on both sides: the word is only ever XORed with words read the
     // same way, so the byte order in memory is what matters, and it is preserved.
-    let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    // Both halves are the same 4 bytes, so either byte order lays them out alike; built
+    // with a shift rather than from a byte array, which LLVM assembles byte by byte.
+    let half = u64::from(u32::from_ne_bytes(key));
+    let word = half << 32 | half;
 
     // Four independent words per step give LLVM a fixed-size 32-byte body that it
     // turns into vector loads, XORs and stores; `from_ne_bytes` on a copied array
@@ -36,7 +38,27 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for lane in &mut words {
         xor_word(lane, word);
     }
-    for (byte, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    xor_tail(words.into_remainder(), key);
+}
+
+/// `key` as it applies from byte `offset` of the payload on: `rotated[i]` is
+/// `key[(offset + i) % 4]`. A rotation of the little-endian word, not of the array, so it
+/// compiles to one instruction rather than a call.
+#[inline(always)]
+fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
+    // `offset % 4` is at most 3, so the shift is at most 24 bits.
+    u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32).to_le_bytes()
+}
+
+/// XORs the last bytes (fewer than 8) of a buffer, which start in phase with `key`.
+#[inline(always)]
+fn xor_tail(tail: &mut [u8], key: [u8; 4]) {
+    // A whole word of 4 first if there is one; it leaves the rest in phase with `key`.
+    let (four, rest) = tail.split_at_mut(tail.len() & 4);
+    if let Ok(four) = <&mut [u8; 4]>::try_from(four) {
+        *four = (u32::from_ne_bytes(*four) ^ u32::from_ne_bytes(key)).to_ne_bytes();
+    }
+    for (byte, k) in rest.iter_mut().zip(key) {
         *byte ^= k;
     }
 }

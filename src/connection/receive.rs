@@ -28,6 +28,16 @@ pub(super) struct FrameProgress {
     done: u64,
 }
 
+/// A frame that is a whole message and wholly in the input, ready for the fast path.
+#[derive(Clone, Copy, Debug)]
+struct WholeMessage {
+    kind: MessageKind,
+    key: Option<[u8; 4]>,
+    header_len: usize,
+    /// Where the frame ends in the input.
+    end: usize,
+}
+
 /// How a frame is handed out.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 enum Mode {
@@ -78,11 +88,99 @@ impl Connection {
                 if len > self.unconsumed {
                     self.saw_traffic(now);
                 }
+                if let Some(frame) = self.whole_message(input) {
+                    let received = self.receive_whole_message(frame, input, now);
+                    if received.is_ok() {
+                        self.unconsumed = len - frame.end;
+                    }
+                    return received;
+                }
                 let received = self.receive_frame(input, now)?;
                 self.unconsumed = len - received.consumed;
                 Ok(received)
             }
         }
+    }
+
+    /// The fast path's test: whether `input` starts with a whole frame that is a whole
+    /// message (FIN, text or binary, no RSV bits, masked as the role requires, within every
+    /// limit and the receive buffer) while nothing else is in progress. Then the frame comes
+    /// out exactly as through [`receive_frame`](Self::receive_frame), with the header checks
+    /// done here at once; anything else, including every error, takes the general path.
+    #[inline]
+    fn whole_message(&self, input: &[u8]) -> Option<WholeMessage> {
+        if self.frame.is_some() || self.message.is_some() {
+            return None;
+        }
+        let [b0, b1, rest @ ..] = input else { return None };
+        let kind = match b0 {
+            0x81 => MessageKind::Text,
+            0x82 => MessageKind::Binary,
+            _ => return None,
+        };
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.role == Role::Server) {
+            return None;
+        }
+        let (payload_len, ext) = match b1 & 0x7F {
+            126 => match rest {
+                [a, b, ..] => (u64::from(u16::from_be_bytes([*a, *b])), 2),
+                _ => return None,
+            },
+            127 => match rest.get(..8) {
+                Some(&[a, b, c, d, e, f, g, h]) => {
+                    (u64::from_be_bytes([a, b, c, d, e, f, g, h]), 8)
+                }
+                _ => return None,
+            },
+            len => (u64::from(len), 0),
+        };
+        let key = if masked {
+            match rest.get(ext..ext + 4) {
+                Some(&[a, b, c, d]) => Some([a, b, c, d]),
+                _ => return None,
+            }
+        } else {
+            None
+        };
+        let header_len = 2 + ext + if masked { 4 } else { 0 };
+        let config = &self.config;
+        // A 64-bit length with its top bit set fails the last test, and so reaches the
+        // general path's check.
+        let total = (header_len as u64).saturating_add(payload_len);
+        if payload_len > config.max_frame_size
+            || payload_len > config.max_message_size
+            || total > config.receive_buffer_size as u64
+            || total > input.len() as u64
+        {
+            return None;
+        }
+        let end = total as usize;
+        Some(WholeMessage { kind, key, header_len, end })
+    }
+
+    /// The fast path: unmasks and hands out a frame that [`whole_message`](Self::whole_message)
+    /// found to be a whole message.
+    #[inline]
+    fn receive_whole_message<'i>(
+        &mut self,
+        frame: WholeMessage,
+        input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        let payload = &mut input[frame.header_len..frame.end];
+        if let Some(key) = frame.key {
+            apply_mask(payload, key, 0);
+        }
+        let payload: &'i [u8] = payload;
+        let message = match frame.kind {
+            MessageKind::Binary => Message::Binary(payload),
+            MessageKind::Text => match utf8::validate(payload) {
+                Some(text) => Message::Text(text),
+                None => return Err(self.fail(ErrorKind::InvalidUtf8, now)),
+            },
+        };
+        Ok(Received::event(frame.end, Event::Message(message)))
     }
 
     fn receive_request<'i>(
