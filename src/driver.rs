@@ -439,10 +439,14 @@ impl Driver {
         self.input.end = (self.input.end + n).min(self.input.buf.len());
     }
 
-    /// Frees the read buffer if it holds nothing (call before waiting for readability).
+    /// Frees the read buffer if it holds nothing, and the output buffer if everything was
+    /// written: call before going idle, so an idle connection holds no buffer.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn release_input(&mut self) {
+    pub(crate) fn release_buffers(&mut self) {
         self.input.release_if_empty();
+        if self.output().is_empty() {
+            self.core.output = OutputBuffer::default();
+        }
     }
 
     /// The next deadline, for [`on_timeout`](Self::on_timeout).

@@ -31,8 +31,14 @@
 //!   buffering without bound. Likewise the task stops reading from the stream while
 //!   [`RECEIVE_QUEUE`] received items wait for the reader, and TCP pushes back on the peer.
 //! - **Idle memory.** The read buffer is allocated when a read is attempted and freed when the
-//!   stream has nothing to give and no partial frame is buffered, so an idle connection holds
-//!   no read buffer.
+//!   stream has nothing to give and no partial frame is buffered; the output buffer is freed
+//!   once written. An idle connection holds the task (about 1.2 KiB, the [`Connection`]
+//!   inline), its two channels and no buffer.
+//! - **Order.** The task decodes the next message only when the reader waits for one, and
+//!   only after taking what the writer queued before that: a reply to a message goes out
+//!   before the task looks at the bytes after it. Control frames (pings, the peer's close)
+//!   are therefore handled while someone calls `recv`; keep a reader running, or drop the
+//!   [`ReadHalf`] to let the task read on its own.
 //! - **Deadlines.** The handshake deadline (10 s unless configured) bounds `accept` and
 //!   `connect`; keepalive, pong, idle and close deadlines run in the connection task.
 //!
@@ -166,6 +172,10 @@ pub struct ReadHalf {
 }
 
 /// The sending half of a [`WebSocket`].
+///
+/// Dropping it starts the closing handshake with 1000 if the connection is still open (the
+/// [`ReadHalf`] then sees the peer's close and the end): keep it while the connection should
+/// stay open.
 #[derive(Debug)]
 pub struct WriteHalf {
     outgoing: mpsc::Sender<Outgoing>,
@@ -637,7 +647,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             }
         }
         if self.read_done || self.driver.is_closed() {
-            self.driver.release_input();
+            self.driver.release_buffers();
             return false;
         }
         let mut buf = ReadBuf::new(self.driver.input_space());
@@ -660,7 +670,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                 true
             }
             Poll::Pending => {
-                self.driver.release_input();
+                self.driver.release_buffers();
                 false
             }
         }
@@ -700,6 +710,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
                 continue;
             }
             if !progress {
+                // Going idle: hold no buffer while waiting.
+                this.driver.release_buffers();
                 return Poll::Pending;
             }
         }
@@ -722,4 +734,17 @@ async fn write_out<S: AsyncWrite + Unpin>(
     }
     stream.flush().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle connection should cost at most about 2 KiB: the task (which holds the
+    /// `Connection` inline), its channels and no buffers (they are released when idle).
+    #[test]
+    fn the_connection_task_is_small() {
+        let size = core::mem::size_of::<Task<TcpStream>>();
+        assert!(size <= 1536, "the connection task takes {size} bytes");
+    }
 }
