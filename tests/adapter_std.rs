@@ -428,3 +428,46 @@ fn connect_url_and_bad_urls() {
         }
     });
 }
+
+#[test]
+fn a_large_message_streams_through_a_small_buffer() {
+    use wsmachine::Event;
+    bounded(30, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let config = big_config().receive_buffer_size(4096);
+            let tcp = listener.accept().unwrap().0;
+            let mut ws = blocking::accept_with(tcp, config, |_| Decision::accept()).unwrap();
+            let (mut pieces, mut bytes, mut checksum) = (0usize, 0usize, 0u64);
+            loop {
+                let last = ws
+                    .recv_event(|event| match event {
+                        Event::Fragment(piece) => {
+                            pieces += 1;
+                            bytes += piece.payload.len();
+                            checksum += piece.payload.iter().map(|&b| u64::from(b)).sum::<u64>();
+                            piece.is_last
+                        }
+                        other => panic!("expected pieces, got {other:?}"),
+                    })
+                    .unwrap()
+                    .unwrap();
+                if last {
+                    break;
+                }
+            }
+            (pieces, bytes, checksum)
+        });
+        let mut ws = connect(addr, Config::new());
+        let payload = big_payload();
+        // Streamed as 16 frames of 1 MiB, each larger than the server's 4 KiB buffer.
+        for (i, chunk) in payload.chunks(1 << 20).enumerate() {
+            ws.send_fragment(MessageKind::Binary, chunk, i == 15).unwrap();
+        }
+        let (pieces, bytes, checksum) = server.join().unwrap();
+        assert_eq!(bytes, payload.len());
+        assert_eq!(checksum, payload.iter().map(|&b| u64::from(b)).sum::<u64>());
+        assert!(pieces >= payload.len() / 4096, "{pieces} pieces");
+    });
+}
