@@ -5,8 +5,8 @@ use alloc::string::String;
 use core::fmt;
 use std::io;
 
-use crate::driver::HttpResponse;
-use crate::{Config, Duration, UsageError};
+use crate::driver::{Handshake, HttpResponse};
+use crate::{Config, Decision, Duration, Request, UsageError};
 
 /// Why an adapter call failed. Each variant says who failed and what happened.
 #[derive(Debug)]
@@ -101,6 +101,31 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn adapter_config(config: Config) -> Config {
     let timeout = config.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
     config.handshake_timeout(Some(timeout))
+}
+
+/// What a finished opening handshake means for the caller: the connection is open (with the
+/// server's `101` for a client), or the error saying who refused.
+pub(crate) fn handshake_outcome(
+    result: Result<Handshake, UsageError>,
+) -> Result<Option<HttpResponse>, AdapterError> {
+    match result? {
+        Handshake::Open(response) => Ok(response),
+        Handshake::Refused(response) => Err(AdapterError::Refused(Box::new(response))),
+        Handshake::Rejected(status) => Err(AdapterError::Rejected { status }),
+    }
+}
+
+/// A server's one-shot `decide` as the callable the driver wants. A connection carries one
+/// request, so a second call cannot happen; it would be refused with 500.
+pub(crate) fn decide_once<F>(decide: F) -> impl FnMut(&Request<'_>) -> Decision
+where
+    F: FnOnce(&Request<'_>) -> Decision,
+{
+    let mut decide = Some(decide);
+    move |request| match decide.take() {
+        Some(decide) => decide(request),
+        None => Decision::reject(500),
+    }
 }
 
 /// A client seed from the operating system's entropy source.

@@ -36,8 +36,8 @@ use alloc::boxed::Box;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
-use crate::adapter::{adapter_config, os_seed, Clock};
-use crate::driver::{boxed, Driver, Handshake, HttpResponse, WsUrl};
+use crate::adapter::{adapter_config, decide_once, handshake_outcome, os_seed, Clock};
+use crate::driver::{Driver, HttpResponse, WsUrl};
 use crate::{
     ClientRequest, CloseCode, Config, Connection, Decision, Event, Incoming, MessageKind, Outgoing,
     Request,
@@ -150,12 +150,7 @@ where
     let clock = Clock::new(std::time::Instant::now());
     let conn = Connection::server(adapter_config(config), clock.instant(std::time::Instant::now()));
     let mut ws = WebSocket::new(stream, conn, clock);
-    let mut decide = Some(decide);
-    let mut decide = |request: &Request<'_>| match decide.take() {
-        Some(decide) => decide(request),
-        None => Decision::reject(500),
-    };
-    ws.handshake(&mut decide)?;
+    ws.handshake(&mut decide_once(decide))?;
     Ok(ws)
 }
 
@@ -229,14 +224,11 @@ impl<S: Read + Write + Transport> WebSocket<S> {
             match self.driver.handshake(now, decide) {
                 Ok(Some(result)) => {
                     self.flush()?;
-                    return match result? {
-                        Handshake::Open(response) => Ok(response),
-                        Handshake::Refused(response) => {
-                            self.close_transport();
-                            Err(Error::Refused(boxed(response)))
-                        }
-                        Handshake::Rejected(status) => Err(Error::Rejected { status }),
-                    };
+                    let outcome = handshake_outcome(result);
+                    if outcome.is_err() {
+                        self.close_transport();
+                    }
+                    return outcome;
                 }
                 Ok(None) => {}
                 Err(e) => {

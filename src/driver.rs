@@ -12,7 +12,6 @@
 // Without `std` no adapter uses the driver yet; a `no_std` adapter would.
 #![cfg_attr(not(feature = "std"), allow(dead_code))]
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -662,11 +661,6 @@ fn drain_transmit(conn: &mut Connection, output: &mut OutputBuffer) {
             Transmit::CloseTransport => {}
         }
     }
-}
-
-/// Boxes a refused response for an error value.
-pub(crate) fn boxed(response: HttpResponse) -> Box<HttpResponse> {
-    Box::new(response)
 }
 
 #[cfg(test)]

@@ -73,8 +73,8 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
 
-use crate::adapter::{adapter_config, os_seed, Clock};
-use crate::driver::{boxed, Driver, Handshake, HttpResponse, WsUrl};
+use crate::adapter::{adapter_config, decide_once, handshake_outcome, os_seed, Clock};
+use crate::driver::{Driver, HttpResponse, WsUrl};
 use crate::{ClientRequest, CloseCode, Config, Connection, Decision, Incoming, Outgoing, Request};
 
 pub use crate::adapter::AdapterError as Error;
@@ -112,11 +112,7 @@ where
 {
     let clock = Clock::new(TokioInstant::now());
     let conn = Connection::server(adapter_config(config), clock.instant(TokioInstant::now()));
-    let mut decide = Some(decide);
-    let mut decide = |request: &Request<'_>| match decide.take() {
-        Some(decide) => decide(request),
-        None => Decision::reject(500),
-    };
+    let mut decide = decide_once(decide);
     let (task, _) = Task::handshake(stream, Driver::new(conn), clock, &mut decide).await?;
     Ok(task.spawn())
 }
@@ -401,15 +397,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             match driver.handshake(now, decide) {
                 Ok(Some(result)) => {
                     write_out(&mut stream, &mut driver).await?;
-                    match result? {
-                        Handshake::Open(response) => break response,
-                        Handshake::Refused(response) => {
+                    match handshake_outcome(result) {
+                        Ok(response) => break response,
+                        Err(e) => {
                             let _gone = stream.shutdown().await;
-                            return Err(Error::Refused(boxed(response)));
-                        }
-                        Handshake::Rejected(status) => {
-                            let _gone = stream.shutdown().await;
-                            return Err(Error::Rejected { status });
+                            return Err(e);
                         }
                     }
                 }
