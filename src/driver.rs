@@ -102,6 +102,23 @@ impl Outgoing {
     pub fn close(code: CloseCode) -> Self {
         Self::Close(code, String::new())
     }
+
+    /// The checks that do not depend on the connection's state: a close code that may be
+    /// sent, a close reason of at most 123 bytes, control payloads of at most 125 bytes.
+    pub(crate) fn check(&self) -> Result<(), UsageError> {
+        match self {
+            Self::Close(code, _) if !code.is_sendable() => {
+                Err(UsageError::InvalidCloseCode(code.0))
+            }
+            Self::Close(_, reason) if reason.len() > crate::MAX_CLOSE_REASON => {
+                Err(UsageError::CloseReasonTooLong { len: reason.len() })
+            }
+            Self::Ping(payload) | Self::Pong(payload) if payload.len() > 125 => {
+                Err(UsageError::ControlPayloadTooLong { len: payload.len() })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl From<OwnedMessage> for Outgoing {

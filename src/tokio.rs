@@ -243,6 +243,7 @@ impl WriteHalf {
     /// with an I/O error of kind `WouldBlock` when the queue is full.
     pub fn try_send(&mut self, message: Outgoing) -> Result<(), Error> {
         self.check_open()?;
+        message.check()?;
         self.outgoing.try_send(message).map_err(|e| {
             if e.is_disconnected() {
                 Error::Closed
@@ -253,7 +254,8 @@ impl WriteHalf {
     }
 
     /// Queues `message`, waiting for room while [`SEND_QUEUE`] messages wait. Fails with
-    /// [`Error::Closed`] once a close was sent or received (or the connection ended). A
+    /// [`Error::Closed`] once a close was sent or received (or the connection ended), and with
+    /// [`Error::Usage`] for an invalid close code or an oversized control payload. A
     /// queued message is written in order; one queued just as the connection closes may be
     /// dropped. Not cancel-safe.
     pub async fn send(&mut self, message: Outgoing) -> Result<(), Error> {
@@ -263,13 +265,9 @@ impl WriteHalf {
 
     /// Starts the closing handshake with `code` and `reason` (at most 123 bytes).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        if !code.is_sendable() {
-            return Err(Error::Usage(crate::UsageError::InvalidCloseCode(code.0)));
-        }
-        if reason.len() > crate::MAX_CLOSE_REASON {
-            return Err(Error::Usage(crate::UsageError::CloseReasonTooLong { len: reason.len() }));
-        }
-        self.send(Outgoing::Close(code, reason.into())).await
+        let close = Outgoing::Close(code, reason.into());
+        close.check()?;
+        self.send(close).await
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -311,6 +309,7 @@ impl Sink<Outgoing> for WriteHalf {
 
     fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
         self.check_open()?;
+        item.check()?;
         self.outgoing.start_send(item).map_err(|_| Error::Closed)
     }
 

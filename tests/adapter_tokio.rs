@@ -457,3 +457,26 @@ async fn wss_with_the_example_server() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_sends_are_refused_before_queueing() {
+    bounded(20, async {
+        let (addr, server) = echo_server(Config::new(), 1).await;
+        let mut socket = connect(addr, Config::new()).await;
+        let refused = [
+            Outgoing::close(CloseCode(1005)),
+            Outgoing::Close(CloseCode::NORMAL, "x".repeat(124)),
+            Outgoing::Ping(vec![0; 126]),
+        ];
+        for message in refused {
+            assert!(matches!(socket.send(message).await, Err(ws::Error::Usage(_))));
+        }
+        assert!(matches!(socket.close(CloseCode(999), "").await, Err(ws::Error::Usage(_))));
+        socket.send(Outgoing::text("still open")).await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Text("still open".into())));
+        socket.close(CloseCode::NORMAL, "").await.unwrap();
+        while socket.recv().await.unwrap().is_some() {}
+        assert_eq!(server.await.unwrap(), [Some(1000)]);
+    })
+    .await;
+}
