@@ -41,6 +41,40 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     xor_tail(words.into_remainder(), key);
 }
 
+/// Writes `src` masked with `key` into `dst` (of the same length) in one pass: the copy and
+/// the XOR of a client's send path fused, so the payload is read and written once.
+/// `dst[i] = src[i] ^ key[i % 4]`; lengths that differ leave the excess of the longer alone.
+pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let half = u64::from(u32::from_ne_bytes(key));
+    let word = half << 32 | half;
+    let mut dst_blocks = dst.chunks_exact_mut(32);
+    let mut src_blocks = src.chunks_exact(32);
+    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
+        for (d, s) in d.chunks_exact_mut(8).zip(s.chunks_exact(8)) {
+            copy_word(d, s, word);
+        }
+    }
+    let mut dst_words = dst_blocks.into_remainder().chunks_exact_mut(8);
+    let mut src_words = src_blocks.remainder().chunks_exact(8);
+    for (d, s) in (&mut dst_words).zip(&mut src_words) {
+        copy_word(d, s, word);
+    }
+    for ((d, s), k) in
+        dst_words.into_remainder().iter_mut().zip(src_words.remainder()).zip(key.iter().cycle())
+    {
+        *d = s ^ k;
+    }
+}
+
+/// `dst = src ^ word` for 8-byte lanes; other lengths are left alone (never the case for
+/// `chunks_exact(8)`).
+#[inline(always)]
+fn copy_word(dst: &mut [u8], src: &[u8], word: u64) {
+    if let (Ok(d), Ok(s)) = (<&mut [u8; 8]>::try_from(dst), <&[u8; 8]>::try_from(src)) {
+        *d = (u64::from_ne_bytes(*s) ^ word).to_ne_bytes();
+    }
+}
+
 /// `key` as it applies from byte `offset` of the payload on: `rotated[i]` is
 /// `key[(offset + i) % 4]`. A rotation of the little-endian word, not of the array, so it
 /// compiles to one instruction rather than a call.
@@ -75,6 +109,7 @@ fn xor_word(lane: &mut [u8], word: u64) {
 #[cfg(test)]
 mod tests {
     use super::apply_mask;
+    use alloc::vec;
     use alloc::vec::Vec;
     use proptest::prelude::*;
 
@@ -125,6 +160,19 @@ mod tests {
         apply_mask(&mut fast, key, usize::MAX);
         naive(&mut slow, key, usize::MAX);
         assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn copy_masked_matches_copy_then_mask() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let src = pattern(300);
+        for len in 0..src.len() {
+            let mut expected = src[..len].to_vec();
+            apply_mask(&mut expected, key, 0);
+            let mut dst = vec![0xAA; len];
+            super::copy_masked(&mut dst, &src[..len], key);
+            assert_eq!(dst, expected, "len {len}");
+        }
     }
 
     #[test]

@@ -128,6 +128,22 @@ pub fn xor_payload(buf: &mut [u8], key: [u8; 4]) {
     }
 }
 
+/// The baseline copy and mask: `dst = src ^ key`, in one pass, over 32-byte blocks against
+/// a 32-byte key pattern, which LLVM turns into vector loads, XORs and stores.
+pub fn copy_and_mask(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let pattern: [u8; 32] = std::array::from_fn(|i| key[i % 4]);
+    let mut d = dst.chunks_exact_mut(32);
+    let mut s = src.chunks_exact(32);
+    for (d, s) in (&mut d).zip(&mut s) {
+        for i in 0..32 {
+            d[i] = s[i] ^ pattern[i];
+        }
+    }
+    for ((d, s), k) in d.into_remainder().iter_mut().zip(s.remainder()).zip(pattern) {
+        *d = s ^ k;
+    }
+}
+
 /// Parses the masked or unmasked frames in `wire` (whole messages, one frame each) and
 /// returns their unmasked payloads: the check that a send benchmark produced real frames.
 pub fn decode_frames(wire: &[u8]) -> Vec<(u8, Vec<u8>)> {

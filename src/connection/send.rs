@@ -4,8 +4,9 @@
 use super::{Connection, MessageKind, Phase, Role, Transmit, Transport};
 use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 use crate::error::UsageError;
-use crate::frame::{apply_mask, FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, Accept, Reject};
+use crate::mask::copy_masked;
 use crate::time::Instant;
 
 use super::timer::Timer;
@@ -276,9 +277,9 @@ impl Connection {
         let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
         let Some(at) = header.encode(out) else { return 0 };
         let body = &mut out[at..at + payload.len()];
-        body.copy_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(body, key, 0);
+        match mask {
+            Some(key) => copy_masked(body, payload, key),
+            None => body.copy_from_slice(payload),
         }
         at + payload.len()
     }
