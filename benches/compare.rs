@@ -388,6 +388,20 @@ fn handshake(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 // fragmented
 
+/// Decodes a fragmented message into its validated pieces, calling `seen` on each.
+fn receive_pieces(conn: &mut Connection, work: &mut [u8], mut seen: impl FnMut(&[u8])) {
+    let now = Instant::from_micros(0);
+    let mut at = 0;
+    while at < work.len() {
+        let received = conn.receive(&mut work[at..], now).expect("valid frames");
+        at += received.consumed;
+        match received.event {
+            Some(Event::Fragment(f)) => seen(f.payload),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 fn fragmented(c: &mut Criterion) {
     const SIZE: usize = 65536;
     const FRAGMENTS: usize = 64;
@@ -398,32 +412,17 @@ fn fragmented(c: &mut Criterion) {
     let now = Instant::from_micros(0);
 
     // wsmachine: validated pieces, borrowed.
-    let pieces = |conn: &mut Connection, work: &mut [u8], mut seen: Box<dyn FnMut(&[u8]) + '_>| {
-        let mut at = 0;
-        while at < work.len() {
-            let received = conn.receive(&mut work[at..], now).expect("valid frames");
-            at += received.consumed;
-            match received.event {
-                Some(Event::Fragment(f)) => seen(f.payload),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
     let mut conn = Connection::open_server(server_config(SIZE), now);
     let mut work = pristine.clone();
     let mut joined = Vec::new();
-    pieces(&mut conn, &mut work, Box::new(|p| joined.extend_from_slice(p)));
+    receive_pieces(&mut conn, &mut work, |p| joined.extend_from_slice(p));
     assert_eq!(joined, text.as_bytes());
     group.bench_function("wsmachine", |b| {
         b.iter(|| {
             work.copy_from_slice(&pristine);
-            pieces(
-                &mut conn,
-                &mut work,
-                Box::new(|p| {
-                    black_box(p);
-                }),
-            );
+            receive_pieces(&mut conn, &mut work, |p| {
+                black_box(p);
+            });
         })
     });
 

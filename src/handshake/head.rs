@@ -40,12 +40,24 @@ impl HeadScanner {
         if let Some(end) = self.found {
             return Some(end);
         }
-        let new = input.get(self.scanned..).unwrap_or(&[]);
-        for (i, &b) in new.iter().enumerate() {
+        let mut at = self.scanned;
+        while at < input.len() {
+            if self.matched == 0 {
+                // Nothing matched so far: only a CR can start a match (any other byte leaves
+                // the state at 0), so skip to the next CR a word at a time.
+                let skipped = skip_to_cr(input.get(at..).unwrap_or_default());
+                #[cfg(test)]
+                {
+                    self.examined += skipped;
+                }
+                at += skipped;
+            }
+            let Some(&b) = input.get(at) else { break };
             #[cfg(test)]
             {
                 self.examined += 1;
             }
+            at += 1;
             self.matched = if END.get(self.matched) == Some(&b) {
                 self.matched + 1
             } else if b == b'\r' {
@@ -54,10 +66,9 @@ impl HeadScanner {
                 0
             };
             if self.matched == END.len() {
-                let end = self.scanned + i + 1;
-                self.scanned = end;
-                self.found = Some(end);
-                return Some(end);
+                self.scanned = at;
+                self.found = Some(at);
+                return Some(at);
             }
         }
         self.scanned = input.len();
@@ -70,6 +81,28 @@ impl HeadScanner {
         self.matched = 0;
         self.found = None;
     }
+}
+
+/// How many bytes at the start of `bytes` are not CR, counted 8 at a time while whole words
+/// remain (the caller's byte-wise loop takes the last few).
+fn skip_to_cr(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut skipped = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        // Bytes equal to CR become zero. The high bit of each zero byte is then set, and of
+        // no byte below the first zero one (a borrow only runs upwards), so the lowest set
+        // bit finds the first CR.
+        let v = u64::from_le_bytes(word) ^ (ONES * u64::from(b'\r'));
+        let found = v.wrapping_sub(ONES) & !v & HIGHS;
+        if found != 0 {
+            return skipped + (found.trailing_zeros() / 8) as usize;
+        }
+        skipped += 8;
+    }
+    skipped
 }
 
 #[cfg(test)]
@@ -134,6 +167,43 @@ mod tests {
         // A found head followed by a shorter, new input is scanned afresh.
         assert_eq!(s.find_end(b"\r\n\r"), None);
         assert_eq!(s.find_end(b"\r\n\r\n"), Some(4));
+    }
+
+    #[test]
+    fn skips_to_the_first_cr() {
+        assert_eq!(skip_to_cr(b""), 0);
+        assert_eq!(skip_to_cr(b"abc"), 0);
+        assert_eq!(skip_to_cr(b"abcdefgh"), 8);
+        assert_eq!(skip_to_cr(b"abcdefghij"), 8);
+        assert_eq!(skip_to_cr(b"abcdefgh\n\nklmnop"), 16);
+        for at in 0..24 {
+            let mut bytes = [b'x'; 24];
+            bytes[at] = b'\r';
+            // Bytes near CR in value, and 0x80 and up, must not look like it.
+            bytes[(at + 1) % 24] = 0x0C;
+            bytes[(at + 2) % 24] = 0x8D;
+            bytes[(at + 3) % 24] = 0x0E;
+            assert_eq!(skip_to_cr(&bytes), at, "CR at {at}");
+        }
+    }
+
+    #[test]
+    fn same_end_as_a_naive_search_for_any_split() {
+        let inputs: [&[u8]; 4] = [
+            b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\r\nxyz",
+            b"\r\r\r\n\n\r\n\rabcdefgh\r\nabcdefghijklmnop\r\n\r\n",
+            b"no end here\r\n\r but close\n\r\n",
+            b"0123456789abcdef0123456789\r\n\r\n",
+        ];
+        for input in inputs {
+            let naive = input.windows(4).position(|w| w == END).map(|at| at + 4);
+            for split in 0..=input.len() {
+                let mut s = HeadScanner::new();
+                let first = s.find_end(&input[..split]);
+                let second = s.find_end(input);
+                assert_eq!(first.or(second), naive, "split {split}");
+            }
+        }
     }
 
     #[test]

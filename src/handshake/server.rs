@@ -2,13 +2,12 @@
 //! upgrade request, then answer it with `101 Switching Protocols` or an HTTP error.
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 use super::{
-    accept_key, count_headers, extension_offers, find_header, header_contains_token, header_values,
-    is_token, is_valid_key, put_decimal, put_header, tokens, trim_ows, valid_header, Counter,
-    Header, Sink, SliceWriter,
+    accept_key, extension_offers, find_header, header_values, is_token, is_valid_key, put_decimal,
+    put_header, tokens, trim_ows, valid_header, Counter, Header, Sink, SliceWriter,
 };
 use crate::error::{ErrorKind, UsageError};
 
@@ -104,6 +103,10 @@ impl<'i> Request<'i> {
         // is kept while the application decides is never more than the head it came from,
         // however many names a hostile head lists (a `String` each would cost ~50 bytes per
         // one-letter name).
+        // Most requests offer none: one look through the headers says so.
+        if self.subprotocols().next().is_none() {
+            return Offer { accept: accept_key(self.key), subprotocols: String::new() };
+        }
         let len = self.subprotocols().map(|p| p.len() + 1).sum::<usize>().saturating_sub(1);
         let mut subprotocols = String::with_capacity(len);
         for name in self.subprotocols() {
@@ -174,11 +177,20 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
 /// Token comparisons are ASCII case-insensitive and look across repeated headers.
 pub(crate) fn parse_request(head: &[u8], max_headers: usize) -> Result<Request<'_>, ErrorKind> {
     // A header line takes at least three bytes ("a:\n"), so no more slots than that can be
-    // filled: allocation stays bounded by the input even for a huge limit.
+    // filled: allocation stays bounded by the input even for a huge limit. A typical request
+    // fits `STACK_HEADERS` slots on the stack, left uninitialized until httparse fills them;
+    // only one with more headers is parsed again with every slot, on the heap.
     let slots = max_headers.min(head.len() / 3 + 1);
-    let mut raw = vec![httparse::EMPTY_HEADER; slots];
-    let mut parsed = httparse::Request::new(&mut raw);
-    match parsed.parse(head) {
+    let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
+    let mut heap = Vec::new();
+    let mut parsed = httparse::Request::new(&mut []);
+    let mut status = parsed.parse_with_uninit_headers(head, &mut stack[..slots.min(STACK_HEADERS)]);
+    if slots > STACK_HEADERS && status == Err(httparse::Error::TooManyHeaders) {
+        heap.resize(slots, MaybeUninit::uninit());
+        parsed = httparse::Request::new(&mut []);
+        status = parsed.parse_with_uninit_headers(head, &mut heap);
+    }
+    match status {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(ErrorKind::MalformedHttp),
         Err(httparse::Error::TooManyHeaders) => {
@@ -201,32 +213,75 @@ pub(crate) fn parse_request(head: &[u8], max_headers: usize) -> Result<Request<'
     }
     let (path, query) = split_target(target).ok_or(ErrorKind::MalformedHttp)?;
 
-    let host = match count_headers(&headers, "Host") {
-        0 => return Err(ErrorKind::MissingHost),
-        1 => find_header(&headers, "Host").ok_or(ErrorKind::MissingHost)?,
+    // One pass over the headers gathers what the checks below need, in their order.
+    let mut host = Seen::default();
+    let mut key = Seen::default();
+    let mut ws_version = Seen::default();
+    let (mut upgrade, mut connection) = (false, false);
+    for header in &headers {
+        let name = header.name;
+        // `eq_ignore_ascii_case` compares lengths first, so the names are told apart by it.
+        if name.eq_ignore_ascii_case("Host") {
+            host.note(header.value);
+        } else if name.eq_ignore_ascii_case("Upgrade") {
+            upgrade = upgrade || has_token(header.value, "websocket");
+        } else if name.eq_ignore_ascii_case("Connection") {
+            connection = connection || has_token(header.value, "Upgrade");
+        } else if name.eq_ignore_ascii_case("Sec-WebSocket-Key") {
+            key.note(header.value);
+        } else if name.eq_ignore_ascii_case("Sec-WebSocket-Version") {
+            ws_version.note(header.value);
+        }
+    }
+
+    let host = match host {
+        Seen { count: 0, .. } => return Err(ErrorKind::MissingHost),
+        Seen { count: 1, first: Some(value) } => value,
+        Seen { count: 1, first: None } => return Err(ErrorKind::MissingHost),
         _ => return Err(ErrorKind::DuplicateHeader("Host")),
     };
-    if !header_contains_token(&headers, "Upgrade", "websocket") {
+    if !upgrade {
         return Err(ErrorKind::MissingUpgrade);
     }
-    if !header_contains_token(&headers, "Connection", "Upgrade") {
+    if !connection {
         return Err(ErrorKind::MissingConnectionUpgrade);
     }
-    let key = match count_headers(&headers, "Sec-WebSocket-Key") {
-        0 => return Err(ErrorKind::InvalidKey),
-        1 => find_header(&headers, "Sec-WebSocket-Key").ok_or(ErrorKind::InvalidKey)?,
+    let key = match key {
+        Seen { count: 1, first: Some(value) } => value,
+        Seen { count: 0 | 1, .. } => return Err(ErrorKind::InvalidKey),
         _ => return Err(ErrorKind::DuplicateHeader("Sec-WebSocket-Key")),
     };
     if !is_valid_key(key) {
         return Err(ErrorKind::InvalidKey);
     }
-    if count_headers(&headers, "Sec-WebSocket-Version") != 1
-        || find_header(&headers, "Sec-WebSocket-Version") != Some(&b"13"[..])
-    {
+    if ws_version.count != 1 || ws_version.first != Some(&b"13"[..]) {
         return Err(ErrorKind::UnsupportedVersion);
     }
 
     Ok(Request { method, target, path, query, headers, host, key })
+}
+
+/// How many header slots [`parse_request`] keeps on the stack (1 KiB): more than browsers
+/// send.
+const STACK_HEADERS: usize = 32;
+
+/// How often a header appeared, and its first value.
+#[derive(Clone, Copy, Default)]
+struct Seen<'i> {
+    count: usize,
+    first: Option<&'i [u8]>,
+}
+
+impl<'i> Seen<'i> {
+    fn note(&mut self, value: &'i [u8]) {
+        self.count += 1;
+        self.first = self.first.or(Some(value));
+    }
+}
+
+/// Whether the comma-separated list `value` holds `token`, compared case-insensitively.
+fn has_token(value: &[u8], token: &str) -> bool {
+    tokens(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// The HTTP status a server answers a failed upgrade request with.
@@ -569,6 +624,7 @@ mod tests {
     use super::*;
     use alloc::format;
     use alloc::string::ToString;
+    use alloc::vec;
 
     const CHROMIUM: &[u8] = b"GET /chat?x=1 HTTP/1.1\r\n\
         Host: example.com:8080\r\n\
@@ -782,6 +838,29 @@ mod tests {
         );
         // A huge limit does not allocate a huge array.
         assert!(parse_request(MINIMAL.as_bytes(), usize::MAX).is_ok());
+    }
+
+    #[test]
+    fn more_headers_than_the_stack_holds() {
+        // 5 + 40 headers: past the slots kept on the stack, within the limit or not.
+        let mut head = String::from(MINIMAL.trim_end_matches("\r\n"));
+        head.push_str("\r\n");
+        for n in 0..40 {
+            head.push_str(&format!("X-Extra-{n}: {n}\r\n"));
+        }
+        head.push_str("\r\n");
+        let request = parse_request(head.as_bytes(), 45).unwrap();
+        assert_eq!(request.headers().len(), 45);
+        assert_eq!(request.header("x-extra-39"), Some(&b"39"[..]));
+        assert_eq!(
+            parse_request(head.as_bytes(), 44),
+            Err(ErrorKind::TooManyHeaders { limit: 44 })
+        );
+        assert_eq!(
+            parse_request(head.as_bytes(), STACK_HEADERS),
+            Err(ErrorKind::TooManyHeaders { limit: STACK_HEADERS })
+        );
+        assert!(parse_request(head.as_bytes(), usize::MAX).is_ok());
     }
 
     #[test]
