@@ -291,7 +291,12 @@ impl<S: Read + Write + Transport> WebSocket<S> {
                     return Err(e.into());
                 }
             }
-            self.fill()?;
+            if let Err(e) = self.fill() {
+                // A deadline's failure may have queued a close frame: send it before
+                // reporting, in case the caller stops here.
+                let _unsent = self.flush();
+                return Err(e);
+            }
         }
     }
 

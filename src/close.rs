@@ -95,6 +95,11 @@ impl CloseFrame {
         Some(Self { code, reason: bytes, reason_len: reason.len() as u8 })
     }
 
+    /// A close frame with `code` and no reason.
+    pub const fn code_only(code: CloseCode) -> Self {
+        Self { code, reason: [0; MAX_CLOSE_REASON], reason_len: 0 }
+    }
+
     /// The close code. A close frame received without a body reports
     /// [`CloseCode::NO_STATUS`] (1005), as RFC 6455 §7.1.5 defines.
     pub fn code(&self) -> CloseCode {

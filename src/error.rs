@@ -170,7 +170,8 @@ pub enum ErrorKind {
     },
     /// The peer did not answer a keepalive ping before the pong deadline.
     PongTimeout,
-    /// Nothing was received for longer than the idle timeout.
+    /// Nothing was received for longer than the idle timeout. The closing handshake was
+    /// started with 1001 (going away); the connection goes on until it completes.
     IdleTimeout,
     /// The closing handshake did not finish before its deadline.
     CloseTimeout,

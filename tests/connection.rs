@@ -693,9 +693,14 @@ fn idle_timeout_closes_with_going_away() {
     let _ = s.receive(&mut bytes, later).unwrap();
     assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
     let e = s.handle_timeout(later + Duration::from_secs(60)).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::IdleTimeout);
+    assert_eq!((e.kind(), e.close_code()), (ErrorKind::IdleTimeout, Some(CloseCode::GOING_AWAY)));
+    // A polite close, not a failure: the server waits for the reply, then closes TCP.
     let (bytes, close) = drain(&mut s);
-    assert_eq!((close_code_sent(&bytes), close), (Some(1001), true));
+    assert_eq!((close_code_sent(&bytes), close), (Some(1001), false));
+    assert_eq!(s.state(), State::Closing);
+    let mut reply = frame(true, true, Opcode::Close, &1001u16.to_be_bytes());
+    assert!(matches!(s.receive(&mut reply, later).unwrap().event, Some(Event::Close(_))));
+    assert_eq!(drain(&mut s), (Vec::new(), true));
 }
 
 #[test]
@@ -717,4 +722,75 @@ fn an_idle_connection_is_small() {
     // control frame, reused) and during the opening handshake.
     let size = std::mem::size_of::<Connection>();
     assert!(size <= 1024, "Connection is {size} bytes");
+}
+
+// ---- Every timeout on the simulated link ----
+
+#[test]
+fn pair_a_server_declares_a_silent_client_dead_at_the_pong_deadline() {
+    let keepalive = Config::new()
+        .keepalive_interval(Some(Duration::from_secs(20)))
+        .pong_timeout(Duration::from_secs(5));
+    let mut pair = Pair::new(Config::new(), keepalive);
+    pair.connect();
+    pair.link.blackhole = Some(Side::Client);
+    // The server last heard from the client when the client's last bytes arrived.
+    let connected = Instant::from_micros(pair.now.as_micros() - 10_000);
+    pair.drive();
+    let kinds: Vec<_> = pair.server.errors.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, [ErrorKind::PongTimeout]);
+    // The ping went out 20 s after the last traffic; the verdict 5 s later.
+    let closed = pair.server.closed_transport_at.unwrap();
+    assert_eq!(closed - connected, Duration::from_secs(25));
+    assert_eq!(pair.server.conn.state(), State::Closed);
+}
+
+#[test]
+fn pair_a_client_closes_tcp_itself_when_its_close_is_never_answered() {
+    let mut pair = Pair::new(Config::new(), Config::new());
+    pair.connect();
+    pair.link.blackhole = Some(Side::Server);
+    let start = pair.now;
+    pair.command(Side::Client, |c, out, now| c.close(CloseCode::NORMAL, "", now, out)).unwrap();
+    pair.drive();
+    let kinds: Vec<_> = pair.client.errors.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, [ErrorKind::CloseTimeout]);
+    assert_eq!(pair.client.closed_transport_at.unwrap() - start, Duration::from_secs(10));
+    assert_eq!(pair.client.conn.state(), State::Closed);
+}
+
+#[test]
+fn pair_the_idle_timeout_closes_with_going_away_and_completes_the_handshake() {
+    let idle = Config::new().idle_timeout(Some(Duration::from_secs(60)));
+    let mut pair = Pair::new(Config::new(), idle);
+    pair.connect();
+    pair.drive();
+    assert_eq!(
+        pair.server.errors.iter().map(|e| e.kind()).collect::<Vec<_>>(),
+        [ErrorKind::IdleTimeout]
+    );
+    assert_eq!(pair.client.closes()[0].code(), CloseCode::GOING_AWAY);
+    assert!(pair.server.closed_transport_at.is_some());
+    assert_eq!(pair.client.conn.state(), State::Closed);
+    assert_eq!(pair.client.eof_was_clean, Some(true), "the client answered the close");
+}
+
+#[test]
+fn pair_the_handshake_deadline_closes_a_client_that_never_sends_its_request() {
+    let deadline = Config::new().handshake_timeout(Some(Duration::from_secs(10)));
+    let mut pair = Pair::new(deadline.clone(), deadline);
+    pair.link.blackhole = Some(Side::Client);
+    let start = pair.now;
+    pair.drive();
+    assert_eq!(
+        pair.server.errors.iter().map(|e| e.kind()).collect::<Vec<_>>(),
+        [ErrorKind::HandshakeTimeout]
+    );
+    assert_eq!(pair.server.closed_transport_at.unwrap() - start, Duration::from_secs(10));
+    // The client's own deadline fires too: it never heard back.
+    assert_eq!(
+        pair.client.errors.iter().map(|e| e.kind()).collect::<Vec<_>>(),
+        [ErrorKind::HandshakeTimeout]
+    );
+    assert_eq!(pair.client.conn.state(), State::Closed);
 }

@@ -446,7 +446,15 @@ impl Connection {
                     }
                 }
                 Timer::Pong => return Err(self.fail(ErrorKind::PongTimeout, now)),
-                Timer::Idle => return Err(self.fail(ErrorKind::IdleTimeout, now)),
+                Timer::Idle => {
+                    // Idleness is this end's policy, not the peer's fault: close politely
+                    // (1001, going away) and let the closing handshake run its course.
+                    if self.state() == State::Open {
+                        let code = CloseCode::GOING_AWAY;
+                        self.begin_close(CloseFrame::code_only(code), true, now);
+                        return Err(Error::new(ErrorKind::IdleTimeout, Reply::Close(code)));
+                    }
+                }
             }
         }
         Ok(())
@@ -454,8 +462,8 @@ impl Connection {
 
     /// Tells the machine the transport's read side ended (TCP FIN, or the stream closed).
     ///
-    /// `Ok` when that was expected: the closing handshake had completed, or the connection
-    /// had already ended. Otherwise the connection ended abnormally (RFC 6455 §7.1.5: 1006),
+    /// `Ok` when that was expected: the peer's close frame had arrived (so the connection's
+    /// close code is known, RFC 6455 §7.1.5), or the connection had already ended. Otherwise the connection ended abnormally (RFC 6455 §7.1.5: 1006),
     /// never cleanly, and the error says so. Either way the connection is now closed; drain
     /// [`poll_transmit`](Self::poll_transmit) once more to learn to close the transport.
     pub fn receive_eof(&mut self, now: Instant) -> Result<(), Error> {
@@ -463,7 +471,7 @@ impl Connection {
         let expected = self.transport != Transport::Open
             || self.failed
             || matches!(self.phase, Phase::Ended)
-            || self.is_close_handshake_complete();
+            || self.received_close.is_some();
         self.transport = Transport::Closed;
         self.timers.stop_all();
         self.discard_owed();
@@ -500,11 +508,8 @@ impl Connection {
             }
             Phase::Open => match close_code_for(kind) {
                 Some(code) if self.sent_close.is_none() => {
-                    self.sent_close = CloseFrame::new(code, "");
-                    self.close_owed = true;
                     self.pong_owed = None;
-                    self.ping_owed = false;
-                    self.arm_close_timer(now);
+                    self.begin_close(CloseFrame::code_only(code), true, now);
                     Reply::Close(code)
                 }
                 _ => {
@@ -522,6 +527,19 @@ impl Connection {
             self.transport_close_due();
         }
         Error::new(kind, reply)
+    }
+
+    /// Records `frame` as the close this end sends: no data or keepalive ping may follow it,
+    /// the liveness timers stop, and the closing handshake's deadline starts. `queued` when
+    /// the frame is owed to `poll_transmit` rather than already written by a command.
+    fn begin_close(&mut self, frame: CloseFrame, queued: bool, now: Instant) {
+        self.sent_close = Some(frame);
+        self.close_owed = queued;
+        self.ping_owed = false;
+        for timer in [Timer::Keepalive, Timer::Pong, Timer::Idle] {
+            self.timers.stop(timer);
+        }
+        self.arm_close_timer(now);
     }
 
     fn transport_close_due(&mut self) {

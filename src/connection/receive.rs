@@ -507,19 +507,13 @@ impl Connection {
         self.received_close = Some(frame);
         self.message = None;
         self.pong_owed = None;
-        self.ping_owed = false;
-        for timer in [Timer::Keepalive, Timer::Pong, Timer::Idle] {
-            self.timers.stop(timer);
-        }
         if self.sent_close.is_none() {
             // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously
             // send a Close frame, the endpoint MUST send a Close frame in response. (When
             // sending a Close frame in response, the endpoint typically echos the status code
             // it received.)"
-            self.sent_close = CloseFrame::new(code, "");
-            self.close_owed = true;
+            self.begin_close(CloseFrame::code_only(code), true, now);
         }
-        self.arm_close_timer(now);
         Ok(Event::Close(frame))
     }
 }

@@ -9,8 +9,6 @@ use crate::handshake::{self, Accept, Reject};
 use crate::mask::copy_masked;
 use crate::time::Instant;
 
-use super::timer::Timer;
-
 impl Connection {
     /// Writes bytes the protocol owes the peer into `out`: the client's upgrade request, an
     /// HTTP error response, pongs, the close reply, keepalive pings. Then, once everything is
@@ -201,11 +199,7 @@ impl Connection {
         let mut payload = [0; MAX_CONTROL_PAYLOAD];
         let len = frame.write_payload(&mut payload);
         let written = self.write_frame(Opcode::Close, &payload[..len], true, out)?;
-        self.sent_close = Some(frame);
-        self.ping_owed = false;
-        self.timers.stop(Timer::Keepalive);
-        self.timers.stop(Timer::Pong);
-        self.arm_close_timer(now);
+        self.begin_close(frame, false, now);
         Ok(written)
     }
 

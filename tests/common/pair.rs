@@ -108,11 +108,14 @@ pub struct Link {
     pub latency: Duration,
     /// Writes are delivered in pieces of at most this many bytes (a piece per delivery).
     pub max_piece: usize,
+    /// Everything this side writes from now on is lost (a peer that went silent, a cable
+    /// pulled): its bytes and its end of stream never arrive.
+    pub blackhole: Option<Side>,
 }
 
 impl Default for Link {
     fn default() -> Self {
-        Self { latency: Duration::from_millis(10), max_piece: usize::MAX }
+        Self { latency: Duration::from_millis(10), max_piece: usize::MAX, blackhole: None }
     }
 }
 
@@ -196,9 +199,10 @@ impl Pair {
     ) -> Result<usize, T> {
         let now = self.now;
         let latency = self.link.latency;
+        let lost = self.link.blackhole == Some(side);
         let (from, to) = self.split(side);
         let n = command(&mut from.conn, &mut from.out, now)?;
-        if n > 0 {
+        if n > 0 && !lost {
             to.inbox.push_back((now + latency, Wire::Bytes(from.out[..n].to_vec())));
         }
         Ok(n)
@@ -228,22 +232,26 @@ impl Pair {
     fn flush(&mut self, side: Side) -> bool {
         let now = self.now;
         let latency = self.link.latency;
+        let lost = self.link.blackhole == Some(side);
         let (from, to) = self.split(side);
         let mut progress = false;
+        let mut send = |wire: Wire| {
+            if !lost {
+                to.inbox.push_back((now + latency, wire));
+            }
+        };
         while let Some(bytes) = from.written.pop_front() {
             progress = true;
-            to.inbox.push_back((now + latency, Wire::Bytes(bytes)));
+            send(Wire::Bytes(bytes));
         }
         while let Some(transmit) = from.conn.poll_transmit(&mut from.out) {
             progress = true;
             match transmit {
-                Transmit::Bytes(n) => {
-                    to.inbox.push_back((now + latency, Wire::Bytes(from.out[..n].to_vec())));
-                }
+                Transmit::Bytes(n) => send(Wire::Bytes(from.out[..n].to_vec())),
                 Transmit::CloseTransport => {
                     assert!(from.closed_transport_at.is_none(), "told to close twice");
                     from.closed_transport_at = Some(now);
-                    to.inbox.push_back((now + latency, Wire::Eof));
+                    send(Wire::Eof);
                 }
             }
         }
