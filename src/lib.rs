@@ -94,6 +94,65 @@
 //! (status, headers and the start of the body, say for a redirect). The client needs a
 //! 32-byte seed from a strong entropy source: the crate draws no randomness of its own.
 //!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//! use wsmachine::{
+//!     ClientRequest, CloseCode, Config, Connection, Event, Instant, Message, State, Transmit,
+//! };
+//!
+//! let mut tcp = TcpStream::connect("127.0.0.1:9001")?;
+//! let clock = std::time::Instant::now();
+//! let now = || Instant::from_micros(clock.elapsed().as_micros() as u64);
+//! let seed = [0x5A; 32]; // use the operating system's randomness, e.g. getrandom
+//!
+//! let config = Config::new();
+//! let request = ClientRequest::new("127.0.0.1:9001", "/chat").subprotocols(&["chat"]);
+//! let mut conn = Connection::client(config.clone(), &request, seed, now())?;
+//! let (mut buf, mut out) = (vec![0; config.receive_buffer_len()], vec![0; 1 << 16]);
+//! let (mut start, mut end) = (0, 0);
+//! loop {
+//!     while let Some(transmit) = conn.poll_transmit(&mut out) {
+//!         match transmit {
+//!             Transmit::Bytes(n) => tcp.write_all(&out[..n])?,
+//!             Transmit::CloseTransport => tcp.shutdown(std::net::Shutdown::Both)?,
+//!         }
+//!     }
+//!     if conn.state() == State::Closed {
+//!         break;
+//!     }
+//!     let received = conn.receive(&mut buf[start..end], now())?;
+//!     start += received.consumed;
+//!     match received.event {
+//!         Some(Event::Accepted(_response)) => {
+//!             let n = conn.send_text("hello", &mut out)?;
+//!             tcp.write_all(&out[..n])?;
+//!         }
+//!         Some(Event::Rejected(response)) => {
+//!             eprintln!("refused with {}", response.status());
+//!         }
+//!         Some(Event::Message(Message::Text(text))) => {
+//!             println!("{text}");
+//!             let n = conn.close(CloseCode::NORMAL, "bye", now(), &mut out)?;
+//!             tcp.write_all(&out[..n])?;
+//!         }
+//!         Some(_) => {}
+//!         None if received.consumed == 0 => {
+//!             buf.copy_within(start..end, 0);
+//!             (end, start) = (end - start, 0);
+//!             match tcp.read(&mut buf[end..])? {
+//!                 // The server closes TCP first (RFC 6455 §7.1.1): for a client, EOF after
+//!                 // the closing handshake is the normal end.
+//!                 0 => conn.receive_eof(now())?,
+//!                 n => end += n,
+//!             }
+//!         }
+//!         None => {}
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Messages larger than the buffer
 //!
 //! A frame that fits [`Config::receive_buffer_size`] is handed out whole; a larger one in
