@@ -205,16 +205,21 @@ def plot(results, path, subtitle):
     if not series:
         sys.exit("no receive/* results found: run `cargo bench --bench compare` first")
 
-    ymax_data = max(v for *_, points in series for _, v in points)
-    step = next(s for s in (1, 2, 5, 10, 20, 50) if ymax_data / s <= 8)
-    ymax = step * math.ceil(ymax_data / step)
+    # Log scales on both axes: small messages differ by factors, large ones by percents.
+    values = [v for *_, points in series for _, v in points if v > 0]
+    ticks = [m * 10.0 ** e for e in range(-3, 4) for m in (1, 2, 5)]
+    ymin = max(t for t in ticks if t <= min(values))
+    ymax = min(t for t in ticks if t >= max(values))
+    ticks = [t for t in ticks if ymin <= t <= ymax]
     xmin, xmax = math.log2(SIZES[0]), math.log2(SIZES[-1])
 
     def x(size):
         return left + (math.log2(size) - xmin) / (xmax - xmin) * pw
 
     def y(v):
-        return top + ph - v / ymax * ph
+        v = max(v, ymin)
+        return top + ph - (math.log10(v) - math.log10(ymin)) / (
+            math.log10(ymax) - math.log10(ymin)) * ph
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -226,8 +231,7 @@ def plot(results, path, subtitle):
         f'<text x="{left}" y="43" fill="#555">{escape(subtitle)}</text>',
     ]
     # Grid and axes.
-    v = 0
-    while v <= ymax + 1e-9:
+    for v in ticks:
         yy = y(v)
         out.append(
             f'<line x1="{left}" y1="{yy:.1f}" x2="{left + pw}" y2="{yy:.1f}" '
@@ -236,7 +240,6 @@ def plot(results, path, subtitle):
         out.append(
             f'<text x="{left - 8}" y="{yy + 4:.1f}" text-anchor="end" fill="#333">{v:g}</text>'
         )
-        v += step
     for size in SIZES:
         xx = x(size)
         out.append(
@@ -255,7 +258,7 @@ def plot(results, path, subtitle):
     )
     out.append(
         f'<text transform="translate(20 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
-        f"payload GiB/s</text>"
+        f"payload GiB/s (log scale)</text>"
     )
     # Lines, text ones thinner.
     for label, colour, dashed, kind, points in series:
