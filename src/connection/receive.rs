@@ -189,6 +189,15 @@ impl Connection {
         now: Instant,
     ) -> Result<Received<'i>, Error> {
         let limit = self.head_limit();
+        let input: &'i [u8] = input;
+        // The usual case, a head that arrived whole in one read, is parsed without first
+        // searching it for its end; anything else takes the general path below.
+        if input.len() <= limit {
+            if let Some(request) = handshake::parse_whole_request(input, self.config.max_headers) {
+                self.phase = Phase::AwaitDecision(request.offer());
+                return Ok(Received::event(input.len(), Event::Request(request)));
+            }
+        }
         let Phase::AwaitRequest(scanner) = &mut self.phase else { return Ok(Received::nothing(0)) };
         let end = scanner.find_end(input);
         let len = match end {
@@ -196,7 +205,6 @@ impl Connection {
             None if input.len() < limit => return Ok(Received::nothing(1)),
             _ => return Err(self.fail(ErrorKind::HeadTooLarge { limit }, now)),
         };
-        let input: &'i [u8] = input;
         match handshake::parse_request(&input[..len], self.config.max_headers) {
             Ok(request) => {
                 self.phase = Phase::AwaitDecision(request.offer());

@@ -19,8 +19,8 @@ pub(crate) use client::{parse_response, validate_response, write_request, Client
 pub use client::{ClientRequest, Response};
 #[allow(unused_imports)]
 pub(crate) use server::{
-    accept_len, error_response, parse_request, reject_len, status_for, write_accept, write_reject,
-    Offer,
+    accept_len, error_response, parse_request, parse_whole_request, reject_len, status_for,
+    write_accept, write_reject, Offer,
 };
 pub use server::{Accept, Reject, Request};
 
@@ -72,10 +72,26 @@ fn is_valid_key(value: &[u8]) -> bool {
     if value.len() != 24 {
         return false;
     }
-    // 24 characters decode to at most 18 bytes; the base64 crate wants room for its estimate.
-    let mut decoded = [0u8; 18];
-    matches!(STANDARD.decode_slice(value, &mut decoded), Ok(16))
+    // Exactly what the base64 crate's canonical decoding accepts as 16 bytes, checked without
+    // decoding: 22 symbols and "==", the last symbol carrying 2 bits of the 16th byte and 4
+    // bits that must be zero (only A, Q, g and w), no padding anywhere else.
+    let (symbols, padding) = value.split_at(22);
+    padding == b"=="
+        && symbols.iter().all(|&b| BASE64_SYMBOL[usize::from(b)])
+        && matches!(symbols[21], b'A' | b'Q' | b'g' | b'w')
 }
+
+/// Which bytes are symbols of the standard base64 alphabet (RFC 4648 §4).
+const BASE64_SYMBOL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
+        b += 1;
+    }
+    table
+};
 
 /// Whether `b` is a `tchar` (RFC 7230 §3.2.6).
 fn is_tchar(b: u8) -> bool {
@@ -407,6 +423,32 @@ mod tests {
                 }
                 let _ = server::parse_request(&tail, limit);
                 let _ = client::parse_response(&tail, limit);
+            }
+
+            /// The check of the key agrees with decoding it, on keys near the valid ones.
+            #[test]
+            fn key_check_agrees_with_base64_decoding(
+                key in proptest::collection::vec(
+                    prop_oneof![
+                        8 => proptest::sample::select(
+                            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                                .to_vec(),
+                        ),
+                        1 => Just(b'='),
+                        1 => any::<u8>(),
+                    ],
+                    20..27,
+                ),
+                pad in 0usize..3,
+            ) {
+                let mut key = key;
+                let len = key.len();
+                for b in key.iter_mut().skip(len.saturating_sub(pad)) {
+                    *b = b'=';
+                }
+                let mut decoded = [0u8; 32];
+                let decodes_to_16 = matches!(STANDARD.decode_slice(&key, &mut decoded), Ok(16));
+                prop_assert_eq!(is_valid_key(&key), decodes_to_16, "{:?}", key);
             }
 
             #[test]

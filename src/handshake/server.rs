@@ -176,6 +176,32 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
 ///
 /// Token comparisons are ASCII case-insensitive and look across repeated headers.
 pub(crate) fn parse_request(head: &[u8], max_headers: usize) -> Result<Request<'_>, ErrorKind> {
+    parse_request_len(head, max_headers).map(|(request, _)| request)
+}
+
+/// [`parse_request`] on `input` when the head is exactly all of `input`, else `None`.
+///
+/// A head that arrived whole in one read needs no separate search for its end: if httparse
+/// finds the head ending exactly where `input` ends, and `input` ends with `\r\n\r\n`,
+/// then no earlier `\r\n\r\n` exists, so this is the head a
+/// [`HeadScanner`](super::head::HeadScanner) would have found, and the request is the one
+/// [`parse_request`] returns for it. That holds because in a head httparse accepts every CR
+/// ends a line, so a `\r\n\r\n` is an empty line, where httparse ends the head; the one
+/// exception is the empty lines httparse skips before the request line, so `input` must not
+/// start with CR or LF. Anything else, errors included, is `None`: the caller takes the
+/// general path.
+pub(crate) fn parse_whole_request(input: &[u8], max_headers: usize) -> Option<Request<'_>> {
+    if !input.ends_with(b"\r\n\r\n") || matches!(input.first(), Some(b'\r' | b'\n')) {
+        return None;
+    }
+    match parse_request_len(input, max_headers) {
+        Ok((request, len)) if len == input.len() => Some(request),
+        _ => None,
+    }
+}
+
+/// [`parse_request`], with the length of the head httparse parsed.
+fn parse_request_len(head: &[u8], max_headers: usize) -> Result<(Request<'_>, usize), ErrorKind> {
     // A header line takes at least three bytes ("a:\n"), so no more slots than that can be
     // filled: allocation stays bounded by the input even for a huge limit. A typical request
     // fits `STACK_HEADERS` slots on the stack, left uninitialized until httparse fills them;
@@ -190,14 +216,14 @@ pub(crate) fn parse_request(head: &[u8], max_headers: usize) -> Result<Request<'
         parsed = httparse::Request::new(&mut []);
         status = parsed.parse_with_uninit_headers(head, &mut heap);
     }
-    match status {
-        Ok(httparse::Status::Complete(_)) => {}
+    let head_len = match status {
+        Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Err(ErrorKind::MalformedHttp),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(ErrorKind::TooManyHeaders { limit: max_headers })
         }
         Err(_) => return Err(ErrorKind::MalformedHttp),
-    }
+    };
     let (Some(method), Some(target), Some(version)) = (parsed.method, parsed.path, parsed.version)
     else {
         return Err(ErrorKind::MalformedHttp);
@@ -258,7 +284,7 @@ pub(crate) fn parse_request(head: &[u8], max_headers: usize) -> Result<Request<'
         return Err(ErrorKind::UnsupportedVersion);
     }
 
-    Ok(Request { method, target, path, query, headers, host, key })
+    Ok((Request { method, target, path, query, headers, host, key }, head_len))
 }
 
 /// How many header slots [`parse_request`] keeps on the stack (1 KiB): more than browsers
@@ -281,7 +307,10 @@ impl<'i> Seen<'i> {
 
 /// Whether the comma-separated list `value` holds `token`, compared case-insensitively.
 fn has_token(value: &[u8], token: &str) -> bool {
-    tokens(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+    // The usual `Upgrade: websocket` is the token alone (values arrive trimmed, and a token
+    // holds no comma): no need to split it.
+    value.eq_ignore_ascii_case(token.as_bytes())
+        || tokens(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// The HTTP status a server answers a failed upgrade request with.
@@ -838,6 +867,70 @@ mod tests {
         );
         // A huge limit does not allocate a huge array.
         assert!(parse_request(MINIMAL.as_bytes(), usize::MAX).is_ok());
+    }
+
+    #[test]
+    fn a_whole_head_parses_as_the_scanner_would_cut_it() {
+        use super::super::head::HeadScanner;
+        let mut cases: Vec<Vec<u8>> = vec![
+            MINIMAL.as_bytes().to_vec(),
+            CHROMIUM.to_vec(),
+            // Empty lines before the request line: httparse skips them, the scanner does not.
+            [b"\r\n\r\n", MINIMAL.as_bytes()].concat(),
+            [b"\n", MINIMAL.as_bytes()].concat(),
+            // Bare LF line ends: the head ends earlier for httparse.
+            [MINIMAL.replace("\r\n", "\n").as_bytes(), b"\r\n\r\n"].concat(),
+            // A second head after the first.
+            [MINIMAL.as_bytes(), MINIMAL.as_bytes()].concat(),
+            // Malformed.
+            b"GET / HTTP/1.1\r\nHost\r\n\r\n".to_vec(),
+            b"\r\n\r\n".to_vec(),
+            b"".to_vec(),
+        ];
+        for cut in 0..MINIMAL.len() {
+            cases.push(MINIMAL.as_bytes()[..cut].to_vec());
+        }
+        // `None` sends the caller down the general path, so only `Some` must agree with it.
+        for input in &cases {
+            if let Some(request) = parse_whole_request(input, 32) {
+                let mut scanner = HeadScanner::new();
+                let len = scanner.find_end(input).expect("a head");
+                assert_eq!(len, input.len(), "{input:?}");
+                assert_eq!(parse_request(&input[..len], 32), Ok(request), "{input:?}");
+            }
+        }
+        for typical in [MINIMAL.as_bytes(), CHROMIUM] {
+            assert!(parse_whole_request(typical, 32).is_some());
+        }
+        let skipped = [b"\r\n\r\n", MINIMAL.as_bytes()].concat();
+        assert_eq!(parse_whole_request(&skipped, 32), None);
+        let twice = [MINIMAL.as_bytes(), MINIMAL.as_bytes()].concat();
+        assert_eq!(parse_whole_request(&twice, 32), None);
+    }
+
+    proptest::proptest! {
+        /// Line ends and separators inserted anywhere in a valid head: whenever the
+        /// whole-head path answers, the scanner's path gives the same request.
+        #[test]
+        fn prop_whole_request_agrees_with_the_scanner(
+            edits in proptest::collection::vec(
+                (proptest::sample::select(vec![b'\r', b'\n', b' ', b':', b'a', 0]),
+                 proptest::prelude::any::<proptest::sample::Index>()),
+                0..4,
+            ),
+        ) {
+            use super::super::head::HeadScanner;
+            let mut input = MINIMAL.as_bytes().to_vec();
+            for (byte, at) in edits {
+                let at = at.index(input.len() + 1);
+                input.insert(at, byte);
+            }
+            if let Some(request) = parse_whole_request(&input, 32) {
+                let len = HeadScanner::new().find_end(&input);
+                proptest::prop_assert_eq!(len, Some(input.len()));
+                proptest::prop_assert_eq!(parse_request(&input, 32), Ok(request));
+            }
+        }
     }
 
     #[test]
