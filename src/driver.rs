@@ -3,9 +3,10 @@
 //!
 //! An adapter (blocking std, tokio, or your own) only moves bytes between a transport and a
 //! [`Driver`], sleeps until [`Driver::poll_timeout`], and maps errors. The driver keeps the read
-//! buffer as [`Connection::receive`] requires (unconsumed bytes re-presented at the front, its
-//! capacity equal to [`Config::receive_buffer_size`](crate::Config::receive_buffer_size)),
-//! gathers what the connection writes into one output buffer, reassembles whole messages, and
+//! buffer as [`Connection::receive`] requires (unconsumed bytes re-presented at the front, room
+//! for a whole frame that fits
+//! [`Config::receive_buffer_size`](crate::Config::receive_buffer_size); it starts at 4 KiB and
+//! grows as frames need), gathers what the connection writes into one output buffer, reassembles whole messages, and
 //! answers the opening handshake. This module is `alloc`-only, so a `no_std` adapter can use the
 //! owned types too.
 
@@ -17,7 +18,7 @@ use alloc::vec::Vec;
 
 use crate::{
     Accept, CloseCode, CloseFrame, Connection, Error, Event, Instant, MessageKind, OwnedMessage,
-    Reassembler, Reject, Request, Response, State, Transmit, UsageError,
+    Reassembler, Reject, Request, Response, Role, State, Transmit, UsageError,
 };
 
 /// A message or control frame received from the peer, owned.
@@ -105,6 +106,7 @@ impl Outgoing {
 
     /// The checks that do not depend on the connection's state: a close code that may be
     /// sent, a close reason of at most 123 bytes, control payloads of at most 125 bytes.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn check(&self) -> Result<(), UsageError> {
         match self {
             Self::Close(code, _) if !code.is_sendable() => {
@@ -304,39 +306,111 @@ impl WsUrl {
 }
 
 /// The read buffer: bytes read but not yet consumed by the connection, kept at the front.
+///
+/// It starts at [`INPUT_START`] bytes and grows (doubling, at most to
+/// [`Config::receive_buffer_size`](crate::Config::receive_buffer_size)) when the connection
+/// says it needs more room for a frame, or when a read filled all the room it was offered.
+/// Memory is never zeroed just to be overwritten: an async adapter reads into the `Vec`'s
+/// spare capacity ([`Driver::read_with`]), and a blocking read (which needs an initialized
+/// slice) zeroes only space that was never initialized before
+/// ([`Driver::input_space`]).
 #[derive(Debug)]
 struct InputBuffer {
+    /// `buf[start..end]` holds the unconsumed bytes; `buf[..buf.len()]` is initialized
+    /// (`buf.len() == end` after an async read, possibly more after a blocking one).
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    capacity: usize,
+    /// How large the buffer may be for the next read: grows from [`INPUT_START`] to `max`
+    /// and is remembered when the buffer is released.
+    size: usize,
+    /// The receive buffer size the connection was configured with.
+    max: usize,
+    /// How many more bytes the connection said it needs, after its last look at the input.
+    needed: usize,
+    /// Whether the last read filled all the room it was offered.
+    full_read: bool,
 }
 
+/// The read buffer's first size: enough for a handshake request and for small messages; it
+/// grows when frames need more.
+const INPUT_START: usize = 4096;
+
 impl InputBuffer {
+    fn new(max: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            size: INPUT_START.min(max),
+            max,
+            needed: 0,
+            full_read: false,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.start == self.end
     }
 
-    /// Moves the unconsumed bytes to the front and returns the free space after them,
-    /// allocating the buffer if it was released.
-    fn spare(&mut self) -> &mut [u8] {
+    /// Moves the unconsumed bytes to the front, and decides how large the buffer must be
+    /// for the next read: large enough for what the connection needs (a frame that fits
+    /// the receive buffer must fit whole), doubled after a read that filled it.
+    fn prepare(&mut self) {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < self.capacity {
-            self.buf.resize(self.capacity, 0);
+        let want = self.end + self.needed;
+        if want > self.size || self.full_read {
+            self.size = want.max(self.size.saturating_mul(2)).min(self.max);
+        }
+        self.needed = 0;
+        self.full_read = false;
+    }
+
+    /// Free initialized space after the unconsumed bytes, for a read that needs an
+    /// initialized slice; space is zeroed only the first time it is used.
+    fn spare(&mut self) -> &mut [u8] {
+        self.prepare();
+        if self.buf.len() < self.size {
+            self.buf.resize(self.size, 0);
         }
         &mut self.buf[self.end..]
     }
 
-    /// Frees the buffer when it holds nothing, so an idle connection costs no buffer.
+    /// `n` bytes were read into [`spare`](Self::spare).
+    fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+        self.full_read = n > 0 && self.end == self.buf.len();
+    }
+
+    /// The buffer as a `Vec` holding just the unconsumed bytes, with spare capacity for the
+    /// next read; `read` appends to it (through `BufMut`, without zeroing).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    fn read_with<R>(&mut self, read: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.prepare();
+        self.buf.truncate(self.end);
+        if self.buf.capacity() < self.size {
+            self.buf.reserve_exact(self.size - self.end);
+        }
+        let before = self.end;
+        let result = read(&mut self.buf);
+        self.end = self.buf.len();
+        self.full_read = self.end > before && self.end >= self.size;
+        result
+    }
+
+    /// Frees the buffer when it holds nothing, so an idle connection costs no buffer. The
+    /// size it had grown to is kept for the next read.
     fn release_if_empty(&mut self) {
         if self.is_empty() {
             self.buf = Vec::new();
             self.start = 0;
             self.end = 0;
+            self.needed = 0;
+            self.full_read = false;
         }
     }
 }
@@ -344,9 +418,13 @@ impl InputBuffer {
 /// Bytes to write to the transport, in order.
 #[derive(Debug, Default)]
 struct OutputBuffer {
+    /// `buf[written..end]` is still to be written. `buf[..buf.len()]` is initialized, and
+    /// space past `end` is reused as it is: it is zeroed once per allocation, not per frame.
     buf: Vec<u8>,
     /// How many bytes at the front were already written.
     written: usize,
+    /// Where the bytes to write end.
+    end: usize,
 }
 
 /// Output capacity kept between writes; a larger buffer (after a big message) is freed once
@@ -354,43 +432,54 @@ struct OutputBuffer {
 const OUTPUT_KEEP: usize = 1024;
 
 impl OutputBuffer {
-    /// Runs `command` on `need` bytes of fresh space at the end, keeping what it wrote; when
-    /// the guess was short, tries once more with the size the command asked for.
+    /// The bytes still to write.
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.written..self.end]
+    }
+
+    /// Appends `bytes`, reusing initialized space first.
+    fn append(&mut self, bytes: &[u8]) {
+        let reuse = (self.buf.len() - self.end).min(bytes.len());
+        let (now, rest) = bytes.split_at(reuse);
+        self.buf[self.end..self.end + reuse].copy_from_slice(now);
+        self.buf.extend_from_slice(rest);
+        self.end += bytes.len();
+    }
+
+    /// Runs `command` on at least `need` bytes of space at the end, keeping what it wrote;
+    /// when the guess was short, tries once more with the size the command asked for.
     fn command(
         &mut self,
         need: usize,
         mut command: impl FnMut(&mut [u8]) -> Result<usize, UsageError>,
     ) -> Result<(), UsageError> {
-        let at = self.buf.len();
+        let at = self.end;
         let mut size = need;
         for _ in 0..2 {
-            self.buf.resize(at + size, 0);
+            if self.buf.len() < at + size {
+                self.buf.resize(at + size, 0);
+            }
             match command(&mut self.buf[at..]) {
                 Ok(n) => {
-                    self.buf.truncate(at + n);
+                    self.end = at + n;
                     return Ok(());
                 }
                 Err(UsageError::BufferTooSmall { required }) if required > size => {
                     size = required;
                 }
-                Err(e) => {
-                    self.buf.truncate(at);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
-        self.buf.truncate(at);
         Err(UsageError::BufferTooSmall { required: size })
     }
 
     fn advance(&mut self, n: usize) {
-        self.written = (self.written + n).min(self.buf.len());
-        if self.written == self.buf.len() {
+        self.written = (self.written + n).min(self.end);
+        if self.written == self.end {
             self.written = 0;
+            self.end = 0;
             if self.buf.capacity() > OUTPUT_KEEP {
                 self.buf = Vec::new();
-            } else {
-                self.buf.clear();
             }
         }
     }
@@ -417,7 +506,7 @@ impl Driver {
         let capacity = conn.config().receive_buffer_len();
         let mut driver = Self {
             conn,
-            input: InputBuffer { buf: Vec::new(), start: 0, end: 0, capacity },
+            input: InputBuffer::new(capacity),
             core: Parts { output: OutputBuffer::default(), reassembler: Reassembler::new() },
         };
         driver.drain_transmit();
@@ -436,7 +525,7 @@ impl Driver {
 
     /// The bytes to write now.
     pub(crate) fn output(&self) -> &[u8] {
-        &self.core.output.buf[self.core.output.written..]
+        self.core.output.pending()
     }
 
     /// `n` bytes of [`output`](Self::output) were written.
@@ -444,15 +533,24 @@ impl Driver {
         self.core.output.advance(n);
     }
 
-    /// Free space to read into, after the unconsumed bytes; call [`filled`](Self::filled)
-    /// with how many were read.
+    /// Free space to read into, after the unconsumed bytes, for a read that needs an
+    /// initialized slice (`std::io::Read`); call [`filled`](Self::filled) with how many were
+    /// read. Space is zeroed only the first time it is offered.
     pub(crate) fn input_space(&mut self) -> &mut [u8] {
         self.input.spare()
     }
 
     /// `n` bytes were read into [`input_space`](Self::input_space).
     pub(crate) fn filled(&mut self, n: usize) {
-        self.input.end = (self.input.end + n).min(self.input.buf.len());
+        self.input.filled(n);
+    }
+
+    /// Lets `read` append to the read buffer, a `Vec` holding the unconsumed bytes with
+    /// spare capacity for the read (for a reader that fills uninitialized memory, such as
+    /// tokio's `read_buf`): nothing is zeroed.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn read_with<R>(&mut self, read: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.input.read_with(read)
     }
 
     /// Frees the read buffer if it holds nothing, and the output buffer if everything was
@@ -513,6 +611,7 @@ impl Driver {
                 }
             };
             self.input.start += received.consumed;
+            self.input.needed = received.needed;
             if let Some(event) = received.event {
                 let result = handle(event, &mut self.conn, &mut self.core);
                 self.drain_transmit();
@@ -598,12 +697,31 @@ impl Driver {
 
     /// Queues a text message.
     pub(crate) fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        if self.conn.role() == Role::Server {
+            return self.send_unmasked(MessageKind::Text, text.as_bytes());
+        }
         self.command(text.len(), |c, out| c.send_text(text, out))
     }
 
     /// Queues a binary message.
     pub(crate) fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        if self.conn.role() == Role::Server {
+            return self.send_unmasked(MessageKind::Binary, data);
+        }
         self.command(data.len(), |c, out| c.send_binary(data, out))
+    }
+
+    /// Server: queues a whole message as its header, then its payload appended as it is (a
+    /// server does not mask), so the payload is copied once and no space is zeroed for it.
+    fn send_unmasked(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), UsageError> {
+        let conn = &mut self.conn;
+        let header = conn.send_capacity(payload.len()) - payload.len();
+        let output = &mut self.core.output;
+        let want = output.end + header + payload.len();
+        output.buf.reserve(want.saturating_sub(output.buf.len()));
+        output.command(header, |out| conn.send_header(kind, payload.len() as u64, out))?;
+        output.append(payload);
+        Ok(())
     }
 
     /// Queues one frame of a fragmented message.
@@ -667,12 +785,13 @@ fn answer(
     }
 }
 
-/// Moves what `conn` owes into `output`, through a small scratch buffer.
+/// Moves what `conn` owes into `output`, through a small scratch buffer (small, because it is
+/// zeroed on every call and usually nothing is owed; longer owed bytes take several turns).
 fn drain_transmit(conn: &mut Connection, output: &mut OutputBuffer) {
-    let mut scratch = [0u8; 512];
+    let mut scratch = [0u8; 128];
     while let Some(transmit) = conn.poll_transmit(&mut scratch) {
         match transmit {
-            Transmit::Bytes(n) => output.buf.extend_from_slice(&scratch[..n]),
+            Transmit::Bytes(n) => output.append(&scratch[..n]),
             // The adapter closes the transport once the output is written and the state says
             // closed.
             Transmit::CloseTransport => {}
@@ -683,6 +802,7 @@ fn drain_transmit(conn: &mut Connection, output: &mut OutputBuffer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn urls() {
@@ -710,6 +830,83 @@ mod tests {
         }
     }
 
+    /// Masked client frames for `messages`, and a server driver to receive them.
+    fn server_and_frames(config: crate::Config, messages: &[Vec<u8>]) -> (Driver, Vec<u8>) {
+        let now = Instant::from_micros(0);
+        let mut client = Connection::open_client(config.clone(), [7; 32], now);
+        let mut wire = Vec::new();
+        for message in messages {
+            let mut out = vec![0; client.send_capacity(message.len())];
+            let n = client.send_binary(message, &mut out).unwrap();
+            wire.extend_from_slice(&out[..n]);
+        }
+        (Driver::new(Connection::open_server(config, now)), wire)
+    }
+
+    /// Feeds `wire` through `read` (which offers room and returns how much it took) and
+    /// collects the messages, and the largest room offered.
+    fn receive_all(
+        driver: &mut Driver,
+        mut wire: &[u8],
+        mut read: impl FnMut(&mut Driver, &[u8]) -> (usize, usize),
+    ) -> (Vec<Vec<u8>>, usize) {
+        let now = Instant::from_micros(0);
+        let (mut messages, mut largest) = (Vec::new(), 0);
+        loop {
+            while let Some(incoming) = driver.next_incoming(now).unwrap() {
+                match incoming {
+                    Incoming::Binary(data) => messages.push(data),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            if wire.is_empty() {
+                return (messages, largest);
+            }
+            let (taken, room) = read(driver, wire);
+            assert!(taken > 0, "no room offered");
+            largest = largest.max(room);
+            wire = &wire[taken..];
+        }
+    }
+
+    #[test]
+    fn the_read_buffer_starts_small_and_grows_for_a_whole_frame() {
+        // 60,000 bytes of payload fit the default 64 KiB receive buffer: the frame must
+        // arrive whole, so the buffer has to grow from 4 KiB.
+        let messages = [vec![1; 10], vec![2; 60_000], vec![3; 100], vec![4; 200_000]];
+        for blocking in [true, false] {
+            let (mut driver, wire) = server_and_frames(crate::Config::new(), &messages);
+            let (got, largest) = receive_all(&mut driver, &wire, |driver, wire| {
+                if blocking {
+                    let space = driver.input_space();
+                    let room = space.len();
+                    let n = room.min(wire.len());
+                    space[..n].copy_from_slice(&wire[..n]);
+                    driver.filled(n);
+                    (n, room)
+                } else {
+                    driver.read_with(|buf| {
+                        let room = buf.capacity() - buf.len();
+                        let n = room.min(wire.len());
+                        buf.extend_from_slice(&wire[..n]);
+                        (n, room)
+                    })
+                }
+            });
+            assert_eq!(got, messages, "blocking: {blocking}");
+            assert!(largest <= 64 * 1024 + 64, "offered {largest} bytes");
+        }
+    }
+
+    #[test]
+    fn the_first_read_is_small() {
+        let (mut driver, _) = server_and_frames(crate::Config::new(), &[]);
+        assert_eq!(driver.input_space().len(), INPUT_START);
+        let (mut driver, _) =
+            server_and_frames(crate::Config::new().receive_buffer_size(1000), &[]);
+        assert_eq!(driver.read_with(|buf| buf.capacity()), 1000);
+    }
+
     #[test]
     fn output_buffer_retries_with_the_required_size() {
         let mut out = OutputBuffer::default();
@@ -723,10 +920,19 @@ mod tests {
             Ok(10)
         })
         .unwrap();
-        assert_eq!((calls, &out.buf[..]), (2, &b"0123456789"[..]));
+        assert_eq!((calls, out.pending()), (2, &b"0123456789"[..]));
         out.advance(4);
-        assert_eq!(&out.buf[out.written..], b"456789");
+        assert_eq!(out.pending(), b"456789");
         out.advance(6);
-        assert!(out.buf.is_empty() && out.written == 0);
+        assert!(out.pending().is_empty() && out.written == 0);
+        // The space is reused as it is, not zeroed again.
+        out.append(b"ab");
+        out.command(3, |buf| {
+            assert_eq!(&buf[..3], b"234");
+            buf[..3].copy_from_slice(b"cde");
+            Ok(3)
+        })
+        .unwrap();
+        assert_eq!(out.pending(), b"abcde");
     }
 }

@@ -32,7 +32,9 @@
 //!   [`RECEIVE_QUEUE`] received items wait for the reader, and TCP pushes back on the peer.
 //! - **Idle memory.** The read buffer is allocated when a read is attempted and freed when the
 //!   stream has nothing to give and no partial frame is buffered; the output buffer is freed
-//!   once written. An idle connection holds the task (about 1.2 KiB, the [`Connection`]
+//!   once written. Neither is zeroed: reads go into uninitialized capacity (tokio's
+//!   `read_buf`), and the read buffer starts at 4 KiB and grows, up to
+//!   [`Config::receive_buffer_size`], only as frames need. An idle connection holds the task (about 1.2 KiB, the [`Connection`]
 //!   inline), its two channels and no buffer.
 //! - **Order.** The task decodes the next message only when the reader waits for one, and
 //!   only after taking what the writer queued before that: a reply to a message goes out
@@ -65,7 +67,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll};
 use std::io;
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
 use ::tokio::time::{sleep_until, timeout_at, Instant as TokioInstant, Sleep};
 use futures_channel::mpsc;
@@ -415,7 +417,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                 return Err(Error::Closed);
             }
             let deadline = driver.poll_timeout().map(|at| clock.at(at));
-            let read = stream.read(driver.input_space());
+            let read = poll_fn(|cx| driver.read_with(|buf| poll_read_vec(&mut stream, cx, buf)));
             let read = match deadline {
                 Some(at) => timeout_at(at, read).await.ok(),
                 None => Some(read.await),
@@ -424,10 +426,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             let step = match read {
                 None => driver.on_timeout(now),
                 Some(Ok(0)) => driver.on_eof(now),
-                Some(Ok(n)) => {
-                    driver.filled(n);
-                    Ok(())
-                }
+                Some(Ok(_)) => Ok(()),
                 Some(Err(e)) => {
                     driver.on_transport_error(now);
                     return Err(e.into());
@@ -641,18 +640,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             self.driver.release_buffers();
             return false;
         }
-        let mut buf = ReadBuf::new(self.driver.input_space());
-        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len();
-                let now = self.now();
+        let stream = &mut self.stream;
+        match self.driver.read_with(|buf| poll_read_vec(stream, cx, buf)) {
+            Poll::Ready(Ok(n)) => {
                 if n == 0 {
                     self.read_done = true;
+                    let now = self.now();
                     if let Err(e) = self.driver.on_eof(now) {
                         self.report(Err(e.into()));
                     }
-                } else {
-                    self.driver.filled(n);
                 }
                 true
             }
@@ -709,6 +705,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+}
+
+/// Reads from `stream` into `buf`'s spare capacity, which is not zeroed first (tokio's
+/// `read_buf`; the `ReadBuf` it uses tracks what the read initialized).
+fn poll_read_vec<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    buf: &mut alloc::vec::Vec<u8>,
+) -> Poll<io::Result<usize>> {
+    core::pin::pin!(stream.read_buf(buf)).poll(cx)
 }
 
 /// Writes the driver's pending output (used during the handshake).
