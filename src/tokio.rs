@@ -115,7 +115,11 @@ where
     let clock = Clock::new(TokioInstant::now());
     let conn = Connection::server(adapter_config(config), clock.instant(TokioInstant::now()));
     let mut decide = decide_once(decide);
-    let (task, _) = Task::handshake(stream, Driver::new(conn), clock, &mut decide).await?;
+    // The handshake's state (the stream, the connection, the buffers) lives on the heap
+    // while it runs, so the caller's future stays small once it is over: it matters for the
+    // memory of a task that holds an idle connection.
+    let handshake = Task::handshake(stream, Driver::new(conn), clock, &mut decide);
+    let (task, _) = Box::pin(handshake).await?;
     Ok(task.spawn())
 }
 
@@ -136,8 +140,10 @@ where
     let clock = Clock::new(TokioInstant::now());
     let now = clock.instant(TokioInstant::now());
     let conn = Connection::client(adapter_config(config), request, os_seed()?, now)?;
-    let (task, response) =
-        Task::handshake(stream, Driver::new(conn), clock, &mut |_| Decision::accept()).await?;
+    let mut decide = |_: &Request<'_>| Decision::accept();
+    let handshake = Task::handshake(stream, Driver::new(conn), clock, &mut decide);
+    // On the heap while it runs, as in `accept_with`.
+    let (task, response) = Box::pin(handshake).await?;
     // A client's handshake ends with the server's response, or fails.
     let response = response.ok_or(Error::Closed)?;
     Ok((task.spawn(), response))
