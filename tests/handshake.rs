@@ -264,6 +264,15 @@ fn client_refuses_an_unoffered_subprotocol_or_extension() {
         client.receive(&mut response, T0).unwrap_err().kind(),
         ErrorKind::UnofferedSubprotocol
     );
+    // A list, even of one offered name, is not a choice of one (found by fuzzing).
+    for value in ["chat,", "chat, chat", ", chat"] {
+        let (mut client, request) = new_client(&["chat"]);
+        let mut response = accept_for(&request, Some("chat"))
+            .replace("Sec-WebSocket-Protocol: chat", &format!("Sec-WebSocket-Protocol: {value}"))
+            .into_bytes();
+        let e = client.receive(&mut response, T0).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnofferedSubprotocol, "{value}");
+    }
     let (mut client, request) = new_client(&[]);
     let mut response = accept_for(&request, None)
         .replacen("\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)

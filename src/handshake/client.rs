@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use super::{
     accept_key, count_headers, encode_key, extension_name, extension_offers, find_header,
-    header_contains_token, header_values, is_token, put_header, split_offers, tokens, trim_ows,
+    header_contains_token, header_values, is_token, put_header, split_offers, trim_ows,
     valid_header, valid_value, Counter, Header, Sink,
 };
 use crate::error::{ErrorKind, UsageError};
@@ -430,12 +430,12 @@ pub(crate) fn validate_response(
     match count_headers(headers, "Sec-WebSocket-Protocol") {
         0 => {}
         1 => {
+            // RFC 6455 §4.1: the client MUST fail the connection if the server "has indicated
+            // a subprotocol not requested by the client"; §4.2.2 lets the server select "at
+            // most one". So the whole value must be one offered name, exactly what
+            // `Response::subprotocol` reports ("chat," or "chat, chat" is not).
             let value = find_header(headers, "Sec-WebSocket-Protocol").unwrap_or(&[]);
-            let mut values = tokens(value);
-            let chosen = values.next();
-            let offered =
-                chosen.is_some_and(|c| offer.subprotocols.iter().any(|p| p.as_bytes() == c));
-            if !offered || values.next().is_some() {
+            if !offer.subprotocols.iter().any(|p| p.as_bytes() == value) {
                 return Err(ErrorKind::UnofferedSubprotocol);
             }
         }
