@@ -3,11 +3,12 @@
 
 mod common;
 
+use common::drain;
 use common::pair::{Pair, Seen, Side};
 use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
 use wsmachine::{
     CloseCode, Config, Connection, Duration, ErrorKind, Event, Instant, Message, MessageKind,
-    OwnedMessage, State, Transmit, UsageError,
+    OwnedMessage, State, UsageError,
 };
 
 const T0: Instant = Instant::from_millis(1_000);
@@ -36,20 +37,6 @@ fn server() -> Connection {
 
 fn client() -> Connection {
     Connection::open_client(Config::new(), [1; 32], T0)
-}
-
-/// Drains `poll_transmit`, returning the bytes and whether the transport is to be closed.
-fn drain(conn: &mut Connection) -> (Vec<u8>, bool) {
-    let mut out = [0; 512];
-    let mut bytes = Vec::new();
-    let mut close = false;
-    while let Some(t) = conn.poll_transmit(&mut out) {
-        match t {
-            Transmit::Bytes(n) => bytes.extend_from_slice(&out[..n]),
-            Transmit::CloseTransport => close = true,
-        }
-    }
-    (bytes, close)
 }
 
 /// The close code in an unmasked close frame at the start of `bytes`.

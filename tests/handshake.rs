@@ -1,9 +1,11 @@
 //! The opening handshake through the connection, for both roles: what is accepted, what is
 //! refused and with which HTTP status, and what a client learns from a refusal.
 
+mod common;
+
+use common::drain;
 use wsmachine::{
-    Accept, ClientRequest, Config, Connection, ErrorKind, Event, Instant, Reject, State, Transmit,
-    UsageError,
+    Accept, ClientRequest, Config, Connection, ErrorKind, Event, Instant, Reject, State, UsageError,
 };
 
 const T0: Instant = Instant::from_millis(5);
@@ -22,18 +24,6 @@ Accept-Language: en-US,en;q=0.9\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
 Sec-WebSocket-Protocol: chat, superchat\r\n\
 Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
-
-fn drain(conn: &mut Connection) -> (Vec<u8>, bool) {
-    let mut out = [0; 100];
-    let (mut bytes, mut close) = (Vec::new(), false);
-    while let Some(t) = conn.poll_transmit(&mut out) {
-        match t {
-            Transmit::Bytes(n) => bytes.extend_from_slice(&out[..n]),
-            Transmit::CloseTransport => close = true,
-        }
-    }
-    (bytes, close)
-}
 
 /// Feeds a request to a fresh server and returns the failure kind, the status line of the
 /// response it owes, and whether it then closes the transport.

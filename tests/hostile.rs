@@ -4,13 +4,14 @@
 //! The heap is measured per thread by a counting global allocator in this test binary, so
 //! tests running in parallel do not pollute each other's figures.
 
+mod common;
+
+use common::drain;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
-use wsmachine::{
-    CloseCode, Config, Connection, Error, ErrorKind, Event, Instant, Reassembler, Transmit,
-};
+use wsmachine::{CloseCode, Config, Connection, Error, ErrorKind, Event, Instant, Reassembler};
 
 // ---- Counting the heap, per thread ----
 
@@ -92,20 +93,6 @@ fn client_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     apply_mask(&mut out[at..], KEY, 0);
     out
-}
-
-/// Drains what `conn` owes: the bytes, and whether it asked to close the transport.
-fn drain(conn: &mut Connection) -> (Vec<u8>, bool) {
-    let mut out = [0; 512];
-    let mut bytes = Vec::new();
-    let mut close = false;
-    while let Some(t) = conn.poll_transmit(&mut out) {
-        match t {
-            Transmit::Bytes(n) => bytes.extend_from_slice(&out[..n]),
-            Transmit::CloseTransport => close = true,
-        }
-    }
-    (bytes, close)
 }
 
 /// The unmasked frames a server sent: (opcode, payload) for each.

@@ -14,7 +14,8 @@
 use libfuzzer_sys::fuzz_target;
 use wsmachine::{Accept, Config, Connection, Event, State};
 use wsmachine_fuzz::{
-    drain_into, expected_http_status, handshake_heap_bound, Chunks, Feed, HeapWatch, Input, NOW,
+    assert_waiting_for_head, drain_into, expected_http_status, handshake_heap_bound, Chunks, Feed,
+    HeapWatch, Input, NOW,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -66,10 +67,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Some(other) => panic!("a server's first event is a request, not {other:?}"),
                 None => {
-                    assert_eq!(r.consumed, 0, "nothing is consumed before the head is whole");
-                    assert!(r.needed >= 1, "more bytes are needed");
-                    assert!(input_len < limit, "more bytes are wanted only under the limit");
-                    assert!(blank_line.is_none(), "a whole head is never left waiting");
+                    assert_waiting_for_head(r.consumed, r.needed, input_len, limit, blank_line);
                     if feed.stream_done() {
                         break;
                     }

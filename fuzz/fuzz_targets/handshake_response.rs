@@ -17,8 +17,8 @@ use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use wsmachine::{ClientRequest, Connection, ErrorKind, Event, Role, State};
 use wsmachine_fuzz::{
-    drain_into, handshake_heap_bound, run_frames, Chunks, Feed, FrameChecker, HeapWatch, Input,
-    Limits, FRAME_PATH_HEAP, NOW,
+    assert_waiting_for_head, drain_into, handshake_heap_bound, run_frames, Chunks, Feed,
+    FrameChecker, HeapWatch, Input, Limits, FRAME_PATH_HEAP, NOW,
 };
 
 fn accept_for(request: &[u8]) -> String {
@@ -117,10 +117,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Some(other) => panic!("a client's first event is an answer, not {other:?}"),
                 None => {
-                    assert_eq!(r.consumed, 0, "nothing is consumed before the head is whole");
-                    assert!(r.needed >= 1, "more bytes are needed");
-                    assert!(input_len < limit, "more bytes are wanted only under the limit");
-                    assert!(blank_line.is_none(), "a whole head is never left waiting");
+                    assert_waiting_for_head(r.consumed, r.needed, input_len, limit, blank_line);
                     if feed.stream_done() {
                         break;
                     }

@@ -324,6 +324,21 @@ pub fn expected_close_code(kind: ErrorKind) -> CloseCode {
     }
 }
 
+/// The invariants of a handshake still waiting for its head: nothing consumed, more bytes
+/// wanted, only while under the head limit, and only while no blank line has arrived.
+pub fn assert_waiting_for_head(
+    consumed: usize,
+    needed: usize,
+    input_len: usize,
+    limit: usize,
+    blank_line: Option<usize>,
+) {
+    assert_eq!(consumed, 0, "nothing is consumed before the head is whole");
+    assert!(needed >= 1, "more bytes are needed");
+    assert!(input_len < limit, "more bytes are wanted only under the limit");
+    assert!(blank_line.is_none(), "a whole head is never left waiting");
+}
+
 /// The HTTP status a server answers a failed upgrade request with (the crate's documented
 /// mapping).
 pub fn expected_http_status(kind: ErrorKind) -> u16 {
