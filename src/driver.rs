@@ -415,7 +415,8 @@ impl InputBuffer {
     }
 }
 
-/// Bytes to write to the transport, in order.
+/// Bytes to write to the transport, in order: `buf[written..end]`, then a message's payload
+/// kept as it is (the tail), then what was queued behind that payload.
 #[derive(Debug, Default)]
 struct OutputBuffer {
     /// `buf[written..end]` is still to be written. `buf[..buf.len()]` is initialized, and
@@ -425,25 +426,60 @@ struct OutputBuffer {
     written: usize,
     /// Where the bytes to write end.
     end: usize,
+    /// A server's message payload, written after `buf` without being copied (for a stream
+    /// that takes vectored writes); empty when there is none.
+    tail: Vec<u8>,
+    /// How much of `tail` was written.
+    tail_written: usize,
+    /// Bytes queued while a tail waits, which go after it.
+    after: Vec<u8>,
 }
 
 /// Output capacity kept between writes; a larger buffer (after a big message) is freed once
 /// written, so an idle connection holds little.
 const OUTPUT_KEEP: usize = 1024;
 
+/// The smallest payload a server sends without copying it (when the stream takes vectored
+/// writes): below it, copying is cheaper than another slice to write.
+const ZERO_COPY_MIN: usize = 4096;
+
 impl OutputBuffer {
-    /// The bytes still to write.
+    /// The next bytes to write (empty when everything was written).
     fn pending(&self) -> &[u8] {
-        &self.buf[self.written..self.end]
+        let head = &self.buf[self.written..self.end];
+        if head.is_empty() {
+            &self.tail[self.tail_written..]
+        } else {
+            head
+        }
+    }
+
+    /// Everything still to write, in order, as three slices (some may be empty).
+    fn parts(&self) -> [&[u8]; 3] {
+        [&self.buf[self.written..self.end], &self.tail[self.tail_written..], &self.after]
     }
 
     /// Appends `bytes`, reusing initialized space first.
     fn append(&mut self, bytes: &[u8]) {
+        if !self.tail.is_empty() {
+            self.after.extend_from_slice(bytes);
+            return;
+        }
         let reuse = (self.buf.len() - self.end).min(bytes.len());
         let (now, rest) = bytes.split_at(reuse);
         self.buf[self.end..self.end + reuse].copy_from_slice(now);
         self.buf.extend_from_slice(rest);
         self.end += bytes.len();
+    }
+
+    /// Queues `payload` to be written as it is, after everything queued so far.
+    fn push_tail(&mut self, payload: Vec<u8>) {
+        if self.tail.is_empty() {
+            self.tail = payload;
+            self.tail_written = 0;
+        } else {
+            self.after.extend_from_slice(&payload);
+        }
     }
 
     /// Runs `command` on at least `need` bytes of space at the end, keeping what it wrote;
@@ -453,33 +489,75 @@ impl OutputBuffer {
         need: usize,
         mut command: impl FnMut(&mut [u8]) -> Result<usize, UsageError>,
     ) -> Result<(), UsageError> {
-        let at = self.end;
+        // Behind a tail (rare: a reply queued while a large message is being written), the
+        // space comes from `after`, the plain way.
+        let behind_tail = !self.tail.is_empty();
+        let (buf, at) = if behind_tail {
+            let at = self.after.len();
+            (&mut self.after, at)
+        } else {
+            (&mut self.buf, self.end)
+        };
         let mut size = need;
+        let mut result = Err(UsageError::BufferTooSmall { required: size });
         for _ in 0..2 {
-            if self.buf.len() < at + size {
-                self.buf.resize(at + size, 0);
+            if buf.len() < at + size {
+                buf.resize(at + size, 0);
             }
-            match command(&mut self.buf[at..]) {
+            match command(&mut buf[at..]) {
                 Ok(n) => {
-                    self.end = at + n;
-                    return Ok(());
+                    result = Ok(at + n);
+                    break;
                 }
                 Err(UsageError::BufferTooSmall { required }) if required > size => {
                     size = required;
+                    result = Err(UsageError::BufferTooSmall { required });
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        Err(UsageError::BufferTooSmall { required: size })
+        match (result, behind_tail) {
+            (Ok(end), true) => self.after.truncate(end),
+            (Ok(end), false) => self.end = end,
+            (Err(e), true) => {
+                self.after.truncate(at);
+                return Err(e);
+            }
+            (Err(e), false) => return Err(e),
+        }
+        Ok(())
     }
 
-    fn advance(&mut self, n: usize) {
-        self.written = (self.written + n).min(self.end);
-        if self.written == self.end {
+    fn advance(&mut self, mut n: usize) {
+        loop {
+            let head = n.min(self.end - self.written);
+            self.written += head;
+            n -= head;
+            let tail = n.min(self.tail.len() - self.tail_written);
+            self.tail_written += tail;
+            n -= tail;
+            if self.written < self.end || self.tail_written < self.tail.len() {
+                return;
+            }
+            // `buf` and the tail are written: free the payload, and what waited behind it
+            // comes next.
+            self.tail = Vec::new();
+            self.tail_written = 0;
             self.written = 0;
-            self.end = 0;
-            if self.buf.capacity() > OUTPUT_KEEP {
-                self.buf = Vec::new();
+            if self.after.is_empty() {
+                self.end = 0;
+                if self.buf.capacity() > OUTPUT_KEEP {
+                    self.buf = Vec::new();
+                }
+                return;
+            }
+            self.buf = core::mem::take(&mut self.after);
+            self.end = self.buf.len();
+            if n == 0 {
+                return;
             }
         }
     }
@@ -528,7 +606,15 @@ impl Driver {
         self.core.output.pending()
     }
 
-    /// `n` bytes of [`output`](Self::output) were written.
+    /// Everything still to write, in order, for a vectored write (some slices may be empty);
+    /// [`output`](Self::output) is the first non-empty one.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn output_parts(&self) -> [&[u8]; 3] {
+        self.core.output.parts()
+    }
+
+    /// `n` bytes of [`output`](Self::output) (or of [`output_parts`](Self::output_parts))
+    /// were written.
     pub(crate) fn wrote(&mut self, n: usize) {
         self.core.output.advance(n);
     }
@@ -693,6 +779,34 @@ impl Driver {
             }
             Outgoing::Close(code, reason) => self.close(*code, reason, now),
         }
+    }
+
+    /// Queues `message`, which the caller gives up: with `vectored` (the adapter writes
+    /// [`output_parts`](Self::output_parts) with vectored writes), a server keeps a large
+    /// message's payload as it is and writes it after the header, without copying it.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn send_owned(
+        &mut self,
+        message: Outgoing,
+        now: Instant,
+        vectored: bool,
+    ) -> Result<(), UsageError> {
+        let zero_copy = |payload: &[u8]| {
+            vectored && payload.len() >= ZERO_COPY_MIN && self.conn.role() == Role::Server
+        };
+        let (kind, payload) = match message {
+            Outgoing::Binary(data) if zero_copy(&data) => (MessageKind::Binary, data),
+            Outgoing::Text(text) if zero_copy(text.as_bytes()) => {
+                (MessageKind::Text, text.into_bytes())
+            }
+            message => return self.send(&message, now),
+        };
+        let conn = &mut self.conn;
+        let header = conn.send_capacity(payload.len()) - payload.len();
+        let output = &mut self.core.output;
+        output.command(header, |out| conn.send_header(kind, payload.len() as u64, out))?;
+        output.push_tail(payload);
+        Ok(())
     }
 
     /// Queues a text message.
@@ -905,6 +1019,66 @@ mod tests {
         let (mut driver, _) =
             server_and_frames(crate::Config::new().receive_buffer_size(1000), &[]);
         assert_eq!(driver.read_with(|buf| buf.capacity()), 1000);
+    }
+
+    #[test]
+    fn a_payload_kept_as_it_is_goes_out_in_order() {
+        let mut out = OutputBuffer::default();
+        out.append(b"H");
+        out.push_tail(b"payload".to_vec());
+        // Queued behind the payload: a reply, then another message copied.
+        out.append(b"P");
+        out.command(2, |buf| {
+            buf[..2].copy_from_slice(b"QR");
+            Ok(2)
+        })
+        .unwrap();
+        out.push_tail(b"xy".to_vec());
+        let expected = b"HpayloadPQRxy";
+        assert_eq!(out.parts().concat(), expected);
+        // Written in uneven steps, across the parts as a vectored write would.
+        let mut sent = Vec::new();
+        for step in [2, 3, 5, 1, 100] {
+            let all = out.parts().concat();
+            let n = step.min(all.len());
+            sent.extend_from_slice(&all[..n]);
+            out.advance(n);
+            assert_eq!(out.pending().is_empty(), out.parts().concat().is_empty());
+        }
+        assert_eq!(sent, expected);
+        assert!(out.pending().is_empty() && out.tail.is_empty() && out.after.is_empty());
+    }
+
+    #[test]
+    fn a_server_sends_a_large_payload_without_copying_it() {
+        let now = Instant::from_micros(0);
+        let config = crate::Config::new();
+        let mut server = Driver::new(Connection::open_server(config.clone(), now));
+        let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let sent = payload.clone();
+        let pointer = sent.as_ptr();
+        server.send_owned(Outgoing::Binary(sent), now, true).unwrap();
+        let [head, tail, after] = server.output_parts();
+        assert_eq!((head.len(), tail.as_ptr(), after.len()), (10, pointer, 0));
+        let mut wire = server.output_parts().concat();
+        server.wrote(wire.len());
+        assert!(server.output().is_empty());
+        let mut client = Driver::new(Connection::open_client(config, [1; 32], now));
+        wire.extend_from_slice(&[0x81, 0x02, b'o', b'k']);
+        let mut received = Vec::new();
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let n = client.read_with(|buf| {
+                let n = (buf.capacity() - buf.len()).min(rest.len());
+                buf.extend_from_slice(&rest[..n]);
+                n
+            });
+            rest = &rest[n..];
+            while let Some(incoming) = client.next_incoming(now).unwrap() {
+                received.push(incoming);
+            }
+        }
+        assert_eq!(received, [Incoming::Binary(payload), Incoming::Text("ok".into())]);
     }
 
     #[test]

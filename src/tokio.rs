@@ -65,7 +65,7 @@ use core::future::{poll_fn, Future};
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll};
-use std::io;
+use std::io::{self, IoSlice};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
@@ -529,7 +529,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         while !self.driver.output().is_empty() {
-            match Pin::new(&mut self.stream).poll_write(cx, self.driver.output()) {
+            let stream = Pin::new(&mut self.stream);
+            let [head, tail, after] = self.driver.output_parts();
+            let written = if tail.is_empty() {
+                stream.poll_write(cx, self.driver.output())
+            } else {
+                // A large message's payload, after its header, not copied (there is a tail
+                // only when the stream takes vectored writes).
+                let parts = [IoSlice::new(head), IoSlice::new(tail), IoSlice::new(after)];
+                stream.poll_write_vectored(cx, &parts)
+            };
+            match written {
                 Poll::Ready(Ok(0)) => {
                     self.transport_failed(io::ErrorKind::WriteZero.into());
                     return true;
@@ -571,7 +581,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                 let now = self.now();
                 // A message queued just before a close may find the connection closing;
                 // the writer was told through `closing`, so it is dropped.
-                let _refused = self.driver.send(&message, now);
+                let vectored = self.stream.is_write_vectored();
+                let _refused = self.driver.send_owned(message, now, vectored);
                 true
             }
             Poll::Ready(None) => {
