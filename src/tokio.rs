@@ -388,6 +388,8 @@ struct Task<S> {
     shut_down: bool,
     /// Whether reading is over (end of stream, or the stream failed).
     read_done: bool,
+    /// The time read during this poll of the task, if it was.
+    now: Option<crate::Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
@@ -457,6 +459,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             reader_waits: false,
             shut_down: false,
             read_done: false,
+            now: None,
         };
         Ok((task, response))
     }
@@ -475,8 +478,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         }
     }
 
-    fn now(&self) -> crate::Instant {
-        self.clock.instant(TokioInstant::now())
+    /// The time, read once per poll of the task (reading the clock is a measurable part of
+    /// a small message's cost); [`fresh_now`](Self::fresh_now) reads it again.
+    fn now(&mut self) -> crate::Instant {
+        match self.now {
+            Some(now) => now,
+            None => self.fresh_now(),
+        }
+    }
+
+    fn fresh_now(&mut self) -> crate::Instant {
+        let now = self.clock.instant(TokioInstant::now());
+        self.now = Some(now);
+        now
     }
 
     /// Reports `item` to the reader (or drops it if the reader is gone).
@@ -501,7 +515,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             self.sleep = None;
             return false;
         };
-        let now = self.now();
+        // Deadlines are checked against the clock itself, never against a time read
+        // earlier in this poll: a sleep that fired must find its deadline passed.
+        let now = self.fresh_now();
         if deadline > now {
             let at = self.clock.at(deadline);
             let sleep = match &mut self.sleep {
@@ -517,7 +533,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                 return false;
             }
         }
-        if let Err(e) = self.driver.on_timeout(self.now()) {
+        let now = self.fresh_now();
+        if let Err(e) = self.driver.on_timeout(now) {
             self.report(Err(e.into()));
             return true;
         }
@@ -687,6 +704,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         this.shared.task.register(cx.waker());
+        this.now = None;
         for _ in 0..ROUNDS {
             // Read the reader's wish before the writer's queue: whatever the writer queued
             // before the reader asked is then seen by `poll_commands` below.
