@@ -14,8 +14,8 @@
 use libfuzzer_sys::fuzz_target;
 use wsmachine::{Accept, Config, Connection, Event, State};
 use wsmachine_fuzz::{
-    assert_waiting_for_head, drain_into, expected_http_status, handshake_heap_bound, Chunks, Feed,
-    HeapWatch, Input, NOW,
+    assert_waiting_for_head, drain_into, expected_http_status, handshake_heap_bound,
+    BlankLineSearch, Chunks, Feed, HeapWatch, Input, NOW,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -33,16 +33,11 @@ fuzz_target!(|data: &[u8]| {
     let mut owed = Vec::with_capacity(4096);
     let mut out = vec![0u8; 4096];
     let heap = HeapWatch::start();
-    let mut searched = 0usize;
+    let mut search = BlankLineSearch::default();
     loop {
         let input_len = feed.end - feed.start;
         let pending = feed.pending();
-        // The input only grows until the head is whole: search the new bytes (and the three
-        // before them) for the blank line, so the check stays linear.
-        let from = searched.saturating_sub(3);
-        let blank_line =
-            pending[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| from + i + 4);
-        searched = pending.len();
+        let blank_line = search.end_of_head(pending);
         match conn.receive(pending, NOW) {
             Ok(r) => match r.event {
                 Some(Event::Request(request)) => {

@@ -17,8 +17,8 @@ use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use wsmachine::{ClientRequest, Connection, ErrorKind, Event, Role, State};
 use wsmachine_fuzz::{
-    assert_waiting_for_head, drain_into, handshake_heap_bound, run_frames, Chunks, Feed,
-    FrameChecker, HeapWatch, Input, Limits, FRAME_PATH_HEAP, NOW,
+    assert_waiting_for_head, drain_into, handshake_heap_bound, run_frames, BlankLineSearch, Chunks,
+    Feed, FrameChecker, HeapWatch, Input, Limits, FRAME_PATH_HEAP, NOW,
 };
 
 fn accept_for(request: &[u8]) -> String {
@@ -69,16 +69,11 @@ fuzz_target!(|data: &[u8]| {
     let mut feed = Feed::new(&stream, chunks, limits.buffer);
     let mut checker = FrameChecker::new(Role::Client, limits, stream.len());
     let heap = HeapWatch::start();
-    let mut searched = 0usize;
+    let mut search = BlankLineSearch::default();
     loop {
         let input_len = feed.end - feed.start;
         let pending = feed.pending();
-        // The input only grows until the head is whole: search the new bytes (and the three
-        // before them) for the blank line, so the check stays linear.
-        let from = searched.saturating_sub(3);
-        let blank_line =
-            pending[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| from + i + 4);
-        searched = pending.len();
+        let blank_line = search.end_of_head(pending);
         match conn.receive(pending, NOW) {
             Ok(r) => match r.event {
                 Some(Event::Accepted(response)) => {

@@ -324,6 +324,23 @@ pub fn expected_close_code(kind: ErrorKind) -> CloseCode {
     }
 }
 
+/// Where an HTTP head ends (just past its first blank line) in an input that only grows until
+/// the head is whole: each call searches only the new bytes and the three before them, so the
+/// check stays linear.
+#[derive(Default)]
+pub struct BlankLineSearch {
+    searched: usize,
+}
+
+impl BlankLineSearch {
+    /// The head's length, if `pending` holds a blank line.
+    pub fn end_of_head(&mut self, pending: &[u8]) -> Option<usize> {
+        let from = self.searched.saturating_sub(3).min(pending.len());
+        self.searched = pending.len();
+        pending[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| from + i + 4)
+    }
+}
+
 /// The invariants of a handshake still waiting for its head: nothing consumed, more bytes
 /// wanted, only while under the head limit, and only while no blank line has arrived.
 pub fn assert_waiting_for_head(
