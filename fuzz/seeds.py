@@ -117,6 +117,13 @@ SEEDS = {
         + frame(9, b"")
         + frame(0, "😀".encode()[2:]),
         "unmasked": bytes([6, 7]) + frame(1, b"Hello", masked=False),
+        # A ping whose 108-byte length is in the 64-bit form, under a frame limit of 0, cut
+        # short: tungstenite rejects it from the header, wsmachine waits (README (5)).
+        "control-extended-length": bytes([0, 3])
+        + bytes([0x89, 0xFF])
+        + (108).to_bytes(8, "big")
+        + KEY
+        + mask(b"p" * 60),
     },
 }
 

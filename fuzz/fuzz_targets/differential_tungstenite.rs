@@ -197,25 +197,30 @@ fn run_theirs(data: &[u8], frame: u64, message: u64) -> Theirs {
     }
 }
 
-/// Whether the bytes at the start of `bytes` hold a whole frame (header and payload).
-fn frame_is_whole(bytes: &[u8]) -> bool {
-    let [_, b1, rest @ ..] = bytes else { return false };
-    let (ext, mask) = (
-        match b1 & 0x7F {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        },
-        if b1 & 0x80 != 0 { 4 } else { 0 },
-    );
+/// The header at the start of `bytes`: its length (base, extended length and mask key) and
+/// the payload length it declares, in any of the 7/16/64-bit encodings (minimal or not).
+/// `None` while the header is cut short.
+fn declared(bytes: &[u8]) -> Option<(usize, u64)> {
+    let [_, b1, rest @ ..] = bytes else { return None };
+    let ext = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
     if rest.len() < ext + mask {
-        return false;
+        return None;
     }
     let len = match ext {
         0 => u64::from(b1 & 0x7F),
         _ => rest[..ext].iter().fold(0u64, |n, &b| n << 8 | u64::from(b)),
     };
-    (rest.len() - ext - mask) as u64 >= len
+    Some((2 + ext + mask, len))
+}
+
+/// Whether the bytes at the start of `bytes` hold a whole frame (header and payload).
+fn frame_is_whole(bytes: &[u8]) -> bool {
+    declared(bytes).is_some_and(|(header, len)| (bytes.len() - header) as u64 >= len)
 }
 
 /// README (1): tungstenite reads a frame's whole payload before checking anything but its
@@ -235,15 +240,8 @@ fn checks_only_whole_frames(data: &[u8], ours: &Ours, theirs: &Theirs) -> bool {
 fn fragment_overhead(data: &[u8], message: u64, ours: &Ours, theirs: &Theirs) -> bool {
     let Some(ErrorKind::MessageTooLarge { .. }) = ours.error else { return false };
     let rest = &data[ours.at..];
-    let declared = match rest {
-        [b0, b1, ..] if b0 & 0x0F == 0 => match b1 & 0x7F {
-            126 if rest.len() >= 4 => u64::from(u16::from_be_bytes([rest[2], rest[3]])),
-            127 if rest.len() >= 10 => rest[2..10].iter().fold(0u64, |n, &b| n << 8 | u64::from(b)),
-            126 | 127 => return false,
-            len => u64::from(len),
-        },
-        _ => return false,
-    };
+    let is_continuation = rest.first().is_some_and(|b0| b0 & 0x0F == 0);
+    let Some((_, declared)) = declared(rest).filter(|_| is_continuation) else { return false };
     ours.message_so_far as u64 + declared <= message && theirs.events.starts_with(&ours.events)
 }
 
@@ -284,14 +282,12 @@ fn limits_control_frames(data: &[u8], frame: u64, ours: &Ours, theirs: &Theirs) 
     let k = theirs.events.len();
     if ours.end == End::Incomplete && ours.events.len() == k {
         // Waiting for the payload of a control frame whose header is in.
+        // The length may use an extended (non-minimal) encoding: `declared` reads all three.
         let rest = &data[ours.at..];
-        return match rest {
-            [b0, b1, ..] if b0 & 0x08 != 0 => {
-                let len = u64::from(b1 & 0x7F);
-                len > frame && len <= 125 && normalise_1014(&ours.events) == theirs.events
-            }
-            _ => false,
-        };
+        let is_control = rest.first().is_some_and(|b0| b0 & 0x08 != 0);
+        return is_control
+            && declared(rest).is_some_and(|(_, len)| len > frame && len <= 125)
+            && normalise_1014(&ours.events) == theirs.events;
     }
     let control_len = match ours.events.get(k) {
         Some(Ev::Ping(p) | Ev::Pong(p)) => p.len(),
