@@ -606,6 +606,12 @@ impl Driver {
         self.core.output.pending()
     }
 
+    /// How many bytes are still to write, in all.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn output_len(&self) -> usize {
+        self.core.output.parts().iter().map(|part| part.len()).sum()
+    }
+
     /// Everything still to write, in order, for a vectored write (some slices may be empty);
     /// [`output`](Self::output) is the first non-empty one.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]

@@ -19,42 +19,54 @@
 //!
 //! # Design
 //!
-//! The opening handshake runs in the caller's task. Once it succeeds, a **connection task**
-//! (spawned with `tokio::spawn`) owns the stream and the [`Connection`]: it moves bytes, sleeps
-//! until [`Connection::poll_timeout`] with `tokio::time`, answers pings and closes, and talks
-//! to the [`WebSocket`] through two bounded channels. So the halves from
-//! [`WebSocket::split`] work from different tasks with no lock between them, and:
+//! The opening handshake, and then the [`WebSocket`], run **in the caller's task**, as in
+//! tokio-tungstenite and fastwebsockets: no task is spawned and no channel sits between the
+//! application and the stream.
 //!
-//! - **Backpressure.** The task takes the next outgoing message only once the previous ones
-//!   are written to the stream, and the outgoing channel holds at most
-//!   [`SEND_QUEUE`] messages: when the peer reads slowly, [`WriteHalf::send`] waits instead of
-//!   buffering without bound. Likewise the task stops reading from the stream while
-//!   [`RECEIVE_QUEUE`] received items wait for the reader, and TCP pushes back on the peer.
-//! - **Idle memory.** The read buffer is allocated when a read is attempted and freed when the
-//!   stream has nothing to give and no partial frame is buffered; the output buffer is freed
-//!   once written. Neither is zeroed: reads go into uninitialized capacity (tokio's
+//! - **Receiving.** [`WebSocket::recv`] (or the `Stream` impl) first writes what is owed (a
+//!   pong, the reply to a close, messages fed to the `Sink`), then decodes the next item
+//!   from the bytes already read, and reads only when they hold none. Pings and closes are
+//!   answered, and keepalive, pong, idle and close deadlines run (sleeping with
+//!   `tokio::time` until [`Connection::poll_timeout`]), while a task waits in `recv`: keep
+//!   one there, as with any WebSocket library that answers pings by itself.
+//! - **Sending and backpressure.** [`WebSocket::send`] returns once the message is written
+//!   to the stream, so a peer that reads slowly slows the sender and nothing piles up. The
+//!   `Sink` impl batches: `start_send` encodes behind what is queued, `poll_ready` writes only
+//!   once [`WRITE_BATCH`] bytes wait, `poll_flush` writes everything.
+//! - **Idle memory.** The read buffer is allocated when a read is attempted and freed when
+//!   the stream has nothing to give and no partial frame is buffered; the output buffer is
+//!   freed once written. Neither is zeroed: reads go into uninitialized capacity (tokio's
 //!   `read_buf`), and the read buffer starts at 4 KiB and grows, up to
-//!   [`Config::receive_buffer_size`], only as frames need. An idle connection holds the task (about 1.2 KiB, the [`Connection`]
-//!   inline), its two channels and no buffer.
-//! - **Order.** The task decodes the next message only when the reader waits for one, and
-//!   only after taking what the writer queued before that: a reply to a message goes out
-//!   before the task looks at the bytes after it. Control frames (pings, the peer's close)
-//!   are therefore handled while someone calls `recv`; keep a reader running, or drop the
-//!   [`ReadHalf`] to let the task read on its own.
+//!   [`Config::receive_buffer_size`], only as frames need. An idle connection holds the
+//!   [`WebSocket`] (about 1.2 KiB, the [`Connection`] inline) in the application's task,
+//!   and no buffer.
+//! - **Split halves.** [`WebSocket::split`] hands the stream and the connection to a
+//!   spawned **connection task** that talks to a [`ReadHalf`] and a [`WriteHalf`] through
+//!   two bounded channels, so the halves work from different tasks with no lock between
+//!   them. The writer's channel holds at most [`SEND_QUEUE`] messages (the task takes the
+//!   next only once the previous ones are written), and the task stops reading while
+//!   [`RECEIVE_QUEUE`] items wait for the reader, so TCP pushes back on the peer. The task
+//!   decodes the next message only when the reader waits for one, and only after taking
+//!   what the writer queued before that: a reply to a message goes out before the task looks
+//!   at the bytes after it. Keep a reader running, or drop the [`ReadHalf`] to let the task
+//!   read on its own.
 //! - **Deadlines.** The handshake deadline (10 s unless configured) bounds `accept` and
-//!   `connect`; keepalive, pong, idle and close deadlines run in the connection task.
+//!   `connect`.
 //!
 //! Dropping the [`WebSocket`] (or both halves) closes the connection with 1000 if it is
-//! still open; the task finishes the closing handshake on its own.
+//! still open; a spawned task writes what was queued and finishes the closing handshake.
 //!
 //! # Cancel safety
 //!
-//! - [`WebSocket::recv`] / [`ReadHalf::recv`] and the `Stream` impls are cancel-safe: an item
-//!   is taken from the queue only when it is returned.
-//! - [`WebSocket::send`] / [`WriteHalf::send`] are not: if cancelled while waiting for room in
-//!   the queue, the message was not queued and is dropped. To `select!` on sending, wait with
-//!   [`WriteHalf::ready`] (cancel-safe) and then call [`WriteHalf::try_send`], or use the
-//!   `Sink` impl's `poll_ready`.
+//! - [`WebSocket::recv`], [`WebSocket::flush`], [`ReadHalf::recv`] and the `Stream` impls
+//!   are cancel-safe: an item is decoded (or taken from the queue) only when it is returned,
+//!   and bytes being written stay queued.
+//! - [`WebSocket::send`] and [`WriteHalf::send`] are not. Cancelled while earlier bytes
+//!   are still written (or, for a half, while waiting for room in the queue), the message is
+//!   dropped; once encoded, a [`WebSocket`]'s message goes out with the next `recv`, `send`
+//!   or `flush`. To `select!` on sending, use the `Sink` impls (`poll_ready`, then
+//!   `start_send`), or wait with [`WriteHalf::ready`] (cancel-safe) and then call
+//!   [`WriteHalf::try_send`].
 //! - [`accept`], [`accept_with`], [`connect`] and [`connect_url`] are not: cancelling them
 //!   abandons the handshake and drops the stream.
 
@@ -93,7 +105,7 @@ pub const RECEIVE_QUEUE: usize = 8;
 /// [`Config::new`] and a 10 s handshake deadline.
 ///
 /// Next: [`WebSocket::recv`] and [`WebSocket::send`], or [`WebSocket::split`].
-pub async fn accept<S>(stream: S) -> Result<WebSocket, Error>
+pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -107,7 +119,7 @@ where
 /// with the right HTTP error and fails with [`Error::Protocol`]; a rejection is sent, the
 /// stream closed, and [`Error::Rejected`] returned. Bytes the client sent right after its
 /// request are kept for [`WebSocket::recv`].
-pub async fn accept_with<S, F>(stream: S, config: Config, decide: F) -> Result<WebSocket, Error>
+pub async fn accept_with<S, F>(stream: S, config: Config, decide: F) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnOnce(&Request<'_>) -> Decision + Send,
@@ -118,9 +130,9 @@ where
     // The handshake's state (the stream, the connection, the buffers) lives on the heap
     // while it runs, so the caller's future stays small once it is over: it matters for the
     // memory of a task that holds an idle connection.
-    let handshake = Task::handshake(stream, Driver::new(conn), clock, &mut decide);
-    let (task, _) = Box::pin(handshake).await?;
-    Ok(task.spawn())
+    let handshake = handshake(stream, Driver::new(conn), clock, &mut decide);
+    let (io, _) = Box::pin(handshake).await?;
+    Ok(WebSocket::new(io))
 }
 
 /// Client: sends the upgrade `request` on `stream` (already connected, TLS already set up)
@@ -133,7 +145,7 @@ pub async fn connect<S>(
     stream: S,
     request: &ClientRequest<'_>,
     config: Config,
-) -> Result<(WebSocket, HttpResponse), Error>
+) -> Result<(WebSocket<S>, HttpResponse), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -141,12 +153,12 @@ where
     let now = clock.instant(TokioInstant::now());
     let conn = Connection::client(adapter_config(config), request, os_seed()?, now)?;
     let mut decide = |_: &Request<'_>| Decision::accept();
-    let handshake = Task::handshake(stream, Driver::new(conn), clock, &mut decide);
+    let handshake = handshake(stream, Driver::new(conn), clock, &mut decide);
     // On the heap while it runs, as in `accept_with`.
-    let (task, response) = Box::pin(handshake).await?;
+    let (io, response) = Box::pin(handshake).await?;
     // A client's handshake ends with the server's response, or fails.
     let response = response.ok_or(Error::Closed)?;
-    Ok((task.spawn(), response))
+    Ok((WebSocket::new(io), response))
 }
 
 /// Client: connects a TCP stream to a `ws://host:port/path` URL and performs the handshake
@@ -159,13 +171,26 @@ pub async fn connect_url(url: &str, config: Config) -> Result<(WebSocket, HttpRe
     connect(tcp, &ClientRequest::new(&parsed.host, &parsed.target), config).await
 }
 
-/// An open WebSocket: receive with [`recv`](Self::recv) or as a `Stream`, send with
-/// [`send`](Self::send) or as a `Sink`, or [`split`](Self::split) it into halves for
-/// different tasks.
-#[derive(Debug)]
-pub struct WebSocket {
-    reader: ReadHalf,
-    writer: WriteHalf,
+/// An open WebSocket over `S`, driven in the task that calls it: [`recv`](Self::recv) reads,
+/// decodes, answers pings and closes and runs the deadlines; [`send`](Self::send) encodes
+/// and writes. Receive as a `Stream`, send as a `Sink`, or [`split`](Self::split) it into
+/// halves for different tasks.
+pub struct WebSocket<S = TcpStream>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// `None` only once the connection was handed to a task (by `split` or `drop`).
+    io: Option<Io<S>>,
+}
+
+impl<S> core::fmt::Debug for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let state = self.io.as_ref().map(|io| io.driver.connection().state());
+        f.debug_struct("WebSocket").field("state", &state).finish_non_exhaustive()
+    }
 }
 
 /// The receiving half of a [`WebSocket`].
@@ -197,32 +222,211 @@ struct Shared {
     task: AtomicWaker,
 }
 
-impl WebSocket {
-    /// Receives the next whole message, ping, pong or close frame.
+/// How many bytes [`WebSocket`]'s `Sink` buffers before `poll_ready` writes them out: small
+/// messages fed one after another go out in one write.
+pub const WRITE_BATCH: usize = 16 * 1024;
+
+impl<S> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn new(io: Io<S>) -> Self {
+        Self { io: Some(io) }
+    }
+
+    /// Receives the next whole message, ping, pong or close frame, writing what is owed
+    /// first (replies to pings and closes, messages fed to the `Sink`).
     ///
     /// `Ok(None)` once the connection is over (after the closing handshake, or after an
-    /// error was returned). A protocol violation, a missed deadline or a transport failure is
-    /// returned once as an error. Cancel-safe.
+    /// error was returned and the connection then ended). A protocol violation, a missed
+    /// deadline or a transport failure is returned once as an error. Cancel-safe: a
+    /// message is decoded only when it is returned.
     pub async fn recv(&mut self) -> Result<Option<Incoming>, Error> {
-        self.reader.recv().await
+        poll_fn(|cx| self.poll_recv(cx)).await.transpose()
     }
 
-    /// Queues `message` for sending, waiting while [`SEND_QUEUE`] messages are already
-    /// waiting. Not cancel-safe (see the module docs).
+    /// Sends `message`: writes what is owed, then the message, and returns once it is
+    /// written to the stream (so a peer that reads slowly slows the sender: nothing piles
+    /// up). Fails with [`Error::Closed`] once a close was sent or received, and with
+    /// [`Error::Usage`] for an invalid close code or an oversized control payload.
+    ///
+    /// Not cancel-safe: cancelled while earlier bytes are written, the message is dropped;
+    /// cancelled later, its remaining bytes go out with the next `recv`, `send` or `flush`.
     pub async fn send(&mut self, message: Outgoing) -> Result<(), Error> {
-        self.writer.send(message).await
+        message.check()?;
+        self.flush().await?;
+        self.queue(message)?;
+        self.flush().await
     }
 
-    /// Starts the closing handshake with `code` and `reason`; then [`recv`](Self::recv)
-    /// until `Ok(None)` to see the peer's close and the end.
+    /// Writes everything queued (by the `Sink`, or by a cancelled `send`). Cancel-safe.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_write_all(cx, 0)).await
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes); then
+    /// [`recv`](Self::recv) until `Ok(None)` to see the peer's close and the end.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.writer.close(code, reason).await
+        self.send(Outgoing::Close(code, reason.into())).await
     }
 
     /// Splits the connection into a receiving and a sending half, each usable from its own
-    /// task.
-    pub fn split(self) -> (ReadHalf, WriteHalf) {
-        (self.reader, self.writer)
+    /// task without a lock: a spawned connection task then owns the stream (see the module
+    /// docs).
+    pub fn split(mut self) -> (ReadHalf, WriteHalf) {
+        match self.io.take() {
+            Some(io) => Task::new(io).spawn(),
+            // Unreachable (the connection is taken only here and in `drop`); halves of a
+            // closed connection are the honest answer.
+            None => Task::<S>::closed_halves(),
+        }
+    }
+
+    /// Encodes `message` after what is queued.
+    fn queue(&mut self, message: Outgoing) -> Result<(), Error> {
+        message.check()?;
+        let io = self.io.as_mut().ok_or(Error::Closed)?;
+        if io.closing() {
+            return Err(Error::Closed);
+        }
+        let now = io.fresh_now();
+        let vectored = io.stream.is_write_vectored();
+        io.driver.send_owned(message, now, vectored)?;
+        Ok(())
+    }
+
+    /// Writes queued bytes until at most `keep` remain, running due deadlines meanwhile.
+    fn poll_write_all(&mut self, cx: &mut Context<'_>, keep: usize) -> Poll<Result<(), Error>> {
+        let Some(io) = self.io.as_mut() else { return Poll::Ready(Ok(())) };
+        loop {
+            if io.driver.output_len() <= keep {
+                return Poll::Ready(Ok(()));
+            }
+            io.poll_write_out(cx)?;
+            if io.driver.output_len() <= keep {
+                return Poll::Ready(Ok(()));
+            }
+            // A peer that stops reading must not stall the deadlines (keepalive, close).
+            if !io.poll_timer(cx)? {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, Error>>> {
+        let Some(io) = self.io.as_mut() else { return Poll::Ready(None) };
+        io.now = None;
+        loop {
+            if let Err(e) = io.poll_write_out(cx) {
+                return Poll::Ready(Some(Err(e.into())));
+            }
+            match io.poll_timer(cx) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+            }
+            if io.driver.is_closed() || io.read_done {
+                // Over: the last bytes (a close frame) go out, then the transport closes.
+                if !io.driver.output().is_empty() {
+                    return Poll::Pending;
+                }
+                if !io.shut_down {
+                    // RFC 6455 §7.1.1: the side the connection says closes the transport
+                    // does so now; the other side saw the end of the stream.
+                    if Pin::new(&mut io.stream).poll_shutdown(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    io.shut_down = true;
+                }
+                io.driver.release_buffers();
+                return Poll::Ready(None);
+            }
+            let now = io.now();
+            match io.driver.next_incoming(now) {
+                Ok(Some(item)) => return Poll::Ready(Some(Ok(item))),
+                Ok(None) => {}
+                Err(e) => {
+                    // The close frame that answers the failure goes out now if it can.
+                    let _unsent = io.poll_write_out(cx);
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            match io.poll_read(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Pending => {
+                    // Going idle: hold no buffer while waiting.
+                    io.driver.release_buffers();
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl<S> Drop for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// An open connection is closed with 1000; a task finishes the closing handshake (and
+    /// writes whatever was still queued), when there is a tokio runtime to run it on.
+    fn drop(&mut self) {
+        let Some(mut io) = self.io.take() else { return };
+        if io.shut_down {
+            return;
+        }
+        let Ok(runtime) = ::tokio::runtime::Handle::try_current() else { return };
+        if io.driver.connection().state() == crate::State::Open {
+            let now = io.fresh_now();
+            let _closing = io.driver.close(CloseCode::NORMAL, "", now);
+        }
+        let mut task = Task::new(io);
+        task.commands_idle = true;
+        runtime.spawn(task);
+    }
+}
+
+impl<S> Stream for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Item = Result<Incoming, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_recv(cx)
+    }
+}
+
+impl<S> Sink<Outgoing> for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Error = Error;
+
+    /// Ready while less than [`WRITE_BATCH`] bytes are queued (writing them out otherwise).
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_all(cx, WRITE_BATCH - 1)
+    }
+
+    /// Encodes the message behind what is queued; `poll_flush` writes it.
+    fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
+        self.queue(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_all(cx, 0)
+    }
+
+    /// Starts the closing handshake with 1000 (if it has not started) and writes it; read
+    /// on to see the peer's close.
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(io) = self.io.as_mut() {
+            if !io.closing() {
+                let now = io.fresh_now();
+                let _closing = io.driver.close(CloseCode::NORMAL, "", now);
+            }
+        }
+        self.poll_write_all(cx, 0)
     }
 }
 
@@ -300,14 +504,6 @@ impl Stream for ReadHalf {
     }
 }
 
-impl Stream for WebSocket {
-    type Item = Result<Incoming, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.reader).poll_next(cx)
-    }
-}
-
 impl Sink<Outgoing> for WriteHalf {
     type Error = Error;
 
@@ -343,143 +539,24 @@ impl Sink<Outgoing> for WriteHalf {
     }
 }
 
-impl Sink<Outgoing> for WebSocket {
-    type Error = Error;
-
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Pin::new(&mut self.writer).poll_ready(cx)
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
-        Pin::new(&mut self.writer).start_send(item)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Pin::new(&mut self.writer).poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Pin::new(&mut self.writer).poll_close(cx)
-    }
-}
-
-/// How many rounds the connection task makes per poll before yielding to other tasks.
-const ROUNDS: usize = 32;
-
-/// The connection task: owns the stream and the driver.
-struct Task<S> {
+/// The stream and the driver, with what moving bytes between them needs: used by a
+/// [`WebSocket`] in its caller's task, and by the connection task of split halves.
+struct Io<S> {
     stream: S,
     driver: Driver,
     clock: Clock<TokioInstant>,
     sleep: Option<Pin<Box<Sleep>>>,
-    /// Messages from the writer; `None` once every writer is gone.
-    commands: Option<mpsc::Receiver<Outgoing>>,
-    /// Items for the reader; `None` once the reader is gone.
-    incoming: Option<mpsc::Sender<Result<Incoming, Error>>>,
-    /// Items waiting for room in the reader's queue.
-    pending: VecDeque<Result<Incoming, Error>>,
-    shared: Arc<Shared>,
-    /// Whether the writer's queue was found empty this round.
-    commands_idle: bool,
-    /// Whether the reader wanted an item when this round started, before the writer's queue
-    /// was looked at.
-    reader_waits: bool,
     /// Whether the stream was shut down.
     shut_down: bool,
     /// Whether reading is over (end of stream, or the stream failed).
     read_done: bool,
-    /// The time read during this poll of the task, if it was.
+    /// The time read during this poll, if it was.
     now: Option<crate::Instant>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
-    /// Runs the opening handshake in the caller's task.
-    async fn handshake(
-        mut stream: S,
-        mut driver: Driver,
-        clock: Clock<TokioInstant>,
-        decide: &mut (dyn FnMut(&Request<'_>) -> Decision + Send),
-    ) -> Result<(Self, Option<HttpResponse>), Error> {
-        let response = loop {
-            write_out(&mut stream, &mut driver).await?;
-            let now = clock.instant(TokioInstant::now());
-            match driver.handshake(now, decide) {
-                Ok(Some(result)) => {
-                    write_out(&mut stream, &mut driver).await?;
-                    match handshake_outcome(result) {
-                        Ok(response) => break response,
-                        Err(e) => {
-                            let _gone = stream.shutdown().await;
-                            return Err(e);
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    let _unsent = write_out(&mut stream, &mut driver).await;
-                    let _gone = stream.shutdown().await;
-                    return Err(e.into());
-                }
-            }
-            if driver.is_closed() {
-                return Err(Error::Closed);
-            }
-            let deadline = driver.poll_timeout().map(|at| clock.at(at));
-            let read = poll_fn(|cx| driver.read_with(|buf| poll_read_vec(&mut stream, cx, buf)));
-            let read = match deadline {
-                Some(at) => timeout_at(at, read).await.ok(),
-                None => Some(read.await),
-            };
-            let now = clock.instant(TokioInstant::now());
-            let step = match read {
-                None => driver.on_timeout(now),
-                Some(Ok(0)) => driver.on_eof(now),
-                Some(Ok(_)) => Ok(()),
-                Some(Err(e)) => {
-                    driver.on_transport_error(now);
-                    return Err(e.into());
-                }
-            };
-            if let Err(e) = step {
-                let _unsent = write_out(&mut stream, &mut driver).await;
-                let _gone = stream.shutdown().await;
-                return Err(e.into());
-            }
-        };
-        let task = Self {
-            stream,
-            driver,
-            clock,
-            sleep: None,
-            commands: None,
-            incoming: None,
-            pending: VecDeque::new(),
-            shared: Arc::new(Shared::default()),
-            commands_idle: true,
-            reader_waits: false,
-            shut_down: false,
-            read_done: false,
-            now: None,
-        };
-        Ok((task, response))
-    }
-
-    /// Spawns the connection task and returns the handle to it.
-    fn spawn(mut self) -> WebSocket {
-        let (command_tx, command_rx) = mpsc::channel(SEND_QUEUE.saturating_sub(1));
-        let (incoming_tx, incoming_rx) = mpsc::channel(RECEIVE_QUEUE.saturating_sub(1));
-        self.commands = Some(command_rx);
-        self.incoming = Some(incoming_tx);
-        let shared = Arc::clone(&self.shared);
-        ::tokio::spawn(self);
-        WebSocket {
-            reader: ReadHalf { incoming: incoming_rx, shared: Arc::clone(&shared) },
-            writer: WriteHalf { outgoing: command_tx, shared },
-        }
-    }
-
-    /// The time, read once per poll of the task (reading the clock is a measurable part of
-    /// a small message's cost); [`fresh_now`](Self::fresh_now) reads it again.
+impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
+    /// The time, read once per poll (reading the clock is a measurable part of a small
+    /// message's cost); [`fresh_now`](Self::fresh_now) reads it again.
     fn now(&mut self) -> crate::Instant {
         match self.now {
             Some(now) => now,
@@ -493,27 +570,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         now
     }
 
-    /// Reports `item` to the reader (or drops it if the reader is gone).
-    fn report(&mut self, item: Result<Incoming, Error>) {
-        if self.incoming.is_some() {
-            self.pending.push_back(item);
-        }
-    }
-
-    /// Marks the connection as no longer able to send, once a close is under way.
-    fn update_closing(&mut self) {
+    /// Whether no more data may be sent (a close was sent or received, or it is over).
+    fn closing(&self) -> bool {
         let conn = self.driver.connection();
-        if conn.sent_close().is_some() || conn.received_close().is_some() || self.driver.is_closed()
-        {
-            self.shared.closing.store(true, Ordering::Release);
-        }
+        conn.sent_close().is_some() || conn.received_close().is_some() || self.driver.is_closed()
     }
 
-    /// Fires due deadlines, and arms the sleep for the next one. `true` if one fired.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Fires due deadlines, and arms the sleep for the next one. `Ok(true)` if one fired.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Result<bool, crate::Error> {
         let Some(deadline) = self.driver.poll_timeout() else {
             self.sleep = None;
-            return false;
+            return Ok(false);
         };
         // Deadlines are checked against the clock itself, never against a time read
         // earlier in this poll: a sleep that fired must find its deadline passed.
@@ -530,20 +597,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                 None => self.sleep.insert(Box::pin(sleep_until(at))),
             };
             if sleep.as_mut().poll(cx).is_pending() {
-                return false;
+                return Ok(false);
             }
         }
         let now = self.fresh_now();
-        if let Err(e) = self.driver.on_timeout(now) {
-            self.report(Err(e.into()));
-            return true;
-        }
-        // Progress only if the deadline moved, so a clock that rounds cannot spin the task.
-        self.driver.poll_timeout() != Some(deadline)
+        self.driver.on_timeout(now)?;
+        // Progress only if the deadline moved, so a clock that rounds cannot spin.
+        Ok(self.driver.poll_timeout() != Some(deadline))
     }
 
-    /// Writes pending output. `true` if bytes were written.
-    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Writes pending output until the stream would block. `Ok(true)` if bytes were
+    /// written; on a failure the connection is over (and the error is returned once).
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, io::Error> {
         let mut progress = false;
         while !self.driver.output().is_empty() {
             let stream = Pin::new(&mut self.stream);
@@ -558,35 +623,145 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             };
             match written {
                 Poll::Ready(Ok(0)) => {
-                    self.transport_failed(io::ErrorKind::WriteZero.into());
-                    return true;
+                    return Err(self.transport_failed(io::ErrorKind::WriteZero.into()))
                 }
                 Poll::Ready(Ok(n)) => {
                     self.driver.wrote(n);
                     progress = true;
                 }
-                Poll::Ready(Err(e)) => {
-                    self.transport_failed(e);
-                    return true;
-                }
-                Poll::Pending => return progress,
+                Poll::Ready(Err(e)) => return Err(self.transport_failed(e)),
+                Poll::Pending => return Ok(progress),
             }
         }
-        progress
+        Ok(progress)
     }
 
-    fn transport_failed(&mut self, e: io::Error) {
+    /// The stream failed: the connection is over, nothing more is read or written.
+    fn transport_failed(&mut self, e: io::Error) -> io::Error {
         let now = self.now();
         self.driver.on_transport_error(now);
         self.read_done = true;
-        self.report(Err(Error::Io(e)));
+        e
+    }
+
+    /// Reads more input. `Ready(Ok(()))` after bytes or the end of the stream (whose
+    /// failure, if it ends the connection too early, is the error).
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let stream = &mut self.stream;
+        match self.driver.read_with(|buf| poll_read_vec(stream, cx, buf)) {
+            Poll::Ready(Ok(0)) => {
+                self.read_done = true;
+                let now = self.now();
+                Poll::Ready(self.driver.on_eof(now).map_err(Error::from))
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(self.transport_failed(e)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// How many rounds the connection task makes per poll before yielding to other tasks.
+const ROUNDS: usize = 32;
+
+/// The connection task of split halves (and of a dropped [`WebSocket`] finishing its
+/// closing handshake): owns the stream and the driver, and talks to the halves through two
+/// bounded channels.
+struct Task<S> {
+    io: Io<S>,
+    /// Messages from the writer; `None` once every writer is gone.
+    commands: Option<mpsc::Receiver<Outgoing>>,
+    /// Items for the reader; `None` once the reader is gone.
+    incoming: Option<mpsc::Sender<Result<Incoming, Error>>>,
+    /// Items waiting for room in the reader's queue.
+    pending: VecDeque<Result<Incoming, Error>>,
+    shared: Arc<Shared>,
+    /// Whether the writer's queue was found empty this round.
+    commands_idle: bool,
+    /// Whether the reader wanted an item when this round started, before the writer's queue
+    /// was looked at.
+    reader_waits: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
+    fn new(io: Io<S>) -> Self {
+        Self {
+            io,
+            commands: None,
+            incoming: None,
+            pending: VecDeque::new(),
+            shared: Arc::new(Shared::default()),
+            commands_idle: true,
+            reader_waits: false,
+        }
+    }
+
+    /// Spawns the connection task and returns the halves that talk to it.
+    fn spawn(mut self) -> (ReadHalf, WriteHalf) {
+        let (command_tx, command_rx) = mpsc::channel(SEND_QUEUE.saturating_sub(1));
+        let (incoming_tx, incoming_rx) = mpsc::channel(RECEIVE_QUEUE.saturating_sub(1));
+        self.commands = Some(command_rx);
+        self.incoming = Some(incoming_tx);
+        self.update_closing();
+        let shared = Arc::clone(&self.shared);
+        ::tokio::spawn(self);
+        (
+            ReadHalf { incoming: incoming_rx, shared: Arc::clone(&shared) },
+            WriteHalf { outgoing: command_tx, shared },
+        )
+    }
+
+    /// Halves of a connection that is over: the reader sees the end, the writer
+    /// [`Error::Closed`].
+    fn closed_halves() -> (ReadHalf, WriteHalf) {
+        let (outgoing, _) = mpsc::channel(0);
+        let (_, incoming) = mpsc::channel(0);
+        let shared = Arc::new(Shared::default());
+        shared.closing.store(true, Ordering::Release);
+        (ReadHalf { incoming, shared: Arc::clone(&shared) }, WriteHalf { outgoing, shared })
+    }
+
+    /// Reports `item` to the reader (or drops it if the reader is gone).
+    fn report(&mut self, item: Result<Incoming, Error>) {
+        if self.incoming.is_some() {
+            self.pending.push_back(item);
+        }
+    }
+
+    /// Marks the connection as no longer able to send, once a close is under way.
+    fn update_closing(&mut self) {
+        if self.io.closing() {
+            self.shared.closing.store(true, Ordering::Release);
+        }
+    }
+
+    /// Fires due deadlines. `true` if one fired.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.io.poll_timer(cx) {
+            Ok(fired) => fired,
+            Err(e) => {
+                self.report(Err(e.into()));
+                true
+            }
+        }
+    }
+
+    /// Writes pending output. `true` if bytes were written (or the stream failed).
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.io.poll_write_out(cx) {
+            Ok(progress) => progress,
+            Err(e) => {
+                self.report(Err(Error::Io(e)));
+                true
+            }
+        }
     }
 
     /// Takes the next message from the writer, once the output is written. `true` if one
     /// was taken.
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
         self.commands_idle = false;
-        if !self.driver.output().is_empty() {
+        if !self.io.driver.output().is_empty() {
             return false;
         }
         let Some(commands) = &mut self.commands else {
@@ -595,19 +770,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         };
         match Pin::new(commands).poll_next(cx) {
             Poll::Ready(Some(message)) => {
-                let now = self.now();
+                let now = self.io.now();
                 // A message queued just before a close may find the connection closing;
                 // the writer was told through `closing`, so it is dropped.
-                let vectored = self.stream.is_write_vectored();
-                let _refused = self.driver.send_owned(message, now, vectored);
+                let vectored = self.io.stream.is_write_vectored();
+                let _refused = self.io.driver.send_owned(message, now, vectored);
                 true
             }
             Poll::Ready(None) => {
                 // Every writer is gone: close normally if nobody did.
                 self.commands = None;
-                let now = self.now();
-                if self.driver.connection().state() == crate::State::Open {
-                    let _closing = self.driver.close(CloseCode::NORMAL, "", now);
+                let now = self.io.now();
+                if self.io.driver.connection().state() == crate::State::Open {
+                    let _closing = self.io.driver.close(CloseCode::NORMAL, "", now);
                 }
                 true
             }
@@ -653,12 +828,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         // With the output busy the writer's queue cannot be taken; decoding goes on then, so
         // two peers sending large messages to each other cannot deadlock.
         let reader_waits = self.incoming.is_none() || self.reader_waits;
-        let writer_done = self.commands_idle || !self.driver.output().is_empty();
+        let writer_done = self.commands_idle || !self.io.driver.output().is_empty();
         if !reader_waits || !writer_done {
             return false;
         }
-        let now = self.now();
-        match self.driver.next_incoming(now) {
+        let now = self.io.now();
+        match self.io.driver.next_incoming(now) {
             Ok(Some(item)) => {
                 self.shared.wanted.store(false, Ordering::Release);
                 self.report(Ok(item));
@@ -670,28 +845,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                 return true;
             }
         }
-        if self.read_done || self.driver.is_closed() {
-            self.driver.release_buffers();
+        if self.io.read_done || self.io.driver.is_closed() {
+            self.io.driver.release_buffers();
             return false;
         }
-        let stream = &mut self.stream;
-        match self.driver.read_with(|buf| poll_read_vec(stream, cx, buf)) {
-            Poll::Ready(Ok(n)) => {
-                if n == 0 {
-                    self.read_done = true;
-                    let now = self.now();
-                    if let Err(e) = self.driver.on_eof(now) {
-                        self.report(Err(e.into()));
-                    }
-                }
-                true
-            }
+        match self.io.poll_read(cx) {
+            Poll::Ready(Ok(())) => true,
             Poll::Ready(Err(e)) => {
-                self.transport_failed(e);
+                self.report(Err(e));
                 true
             }
             Poll::Pending => {
-                self.driver.release_buffers();
+                self.io.driver.release_buffers();
                 false
             }
         }
@@ -704,7 +869,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         this.shared.task.register(cx.waker());
-        this.now = None;
+        this.io.now = None;
         for _ in 0..ROUNDS {
             // Read the reader's wish before the writer's queue: whatever the writer queued
             // before the reader asked is then seen by `poll_commands` below.
@@ -714,13 +879,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
             progress |= this.poll_commands(cx);
             progress |= this.poll_receive(cx);
             this.update_closing();
-            if this.driver.is_closed() && this.driver.output().is_empty() {
-                if !this.shut_down {
+            if this.io.driver.is_closed() && this.io.driver.output().is_empty() {
+                if !this.io.shut_down {
                     // RFC 6455 §7.1.1: the side the connection says closes the transport
                     // does so now; the other side saw the end of the stream.
-                    match Pin::new(&mut this.stream).poll_shutdown(cx) {
+                    match Pin::new(&mut this.io.stream).poll_shutdown(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(_) => this.shut_down = true,
+                        Poll::Ready(_) => this.io.shut_down = true,
                     }
                 }
                 if this.pending.is_empty() || this.incoming.is_none() {
@@ -733,13 +898,71 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
             }
             if !progress {
                 // Going idle: hold no buffer while waiting.
-                this.driver.release_buffers();
+                this.io.driver.release_buffers();
                 return Poll::Pending;
             }
         }
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+}
+
+/// Runs the opening handshake in the caller's task.
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    mut driver: Driver,
+    clock: Clock<TokioInstant>,
+    decide: &mut (dyn FnMut(&Request<'_>) -> Decision + Send),
+) -> Result<(Io<S>, Option<HttpResponse>), Error> {
+    let response = loop {
+        write_out(&mut stream, &mut driver).await?;
+        let now = clock.instant(TokioInstant::now());
+        match driver.handshake(now, decide) {
+            Ok(Some(result)) => {
+                write_out(&mut stream, &mut driver).await?;
+                match handshake_outcome(result) {
+                    Ok(response) => break response,
+                    Err(e) => {
+                        let _gone = stream.shutdown().await;
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _unsent = write_out(&mut stream, &mut driver).await;
+                let _gone = stream.shutdown().await;
+                return Err(e.into());
+            }
+        }
+        if driver.is_closed() {
+            return Err(Error::Closed);
+        }
+        let deadline = driver.poll_timeout().map(|at| clock.at(at));
+        let read = poll_fn(|cx| driver.read_with(|buf| poll_read_vec(&mut stream, cx, buf)));
+        let read = match deadline {
+            Some(at) => timeout_at(at, read).await.ok(),
+            None => Some(read.await),
+        };
+        let now = clock.instant(TokioInstant::now());
+        let step = match read {
+            None => driver.on_timeout(now),
+            Some(Ok(0)) => driver.on_eof(now),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => {
+                driver.on_transport_error(now);
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = step {
+            let _unsent = write_out(&mut stream, &mut driver).await;
+            let _gone = stream.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let io =
+        Io { stream, driver, clock, sleep: None, shut_down: false, read_done: false, now: None };
+    Ok((io, response))
 }
 
 /// Reads from `stream` into `buf`'s spare capacity, which is not zeroed first (tokio's
@@ -772,11 +995,12 @@ async fn write_out<S: AsyncWrite + Unpin>(
 mod tests {
     use super::*;
 
-    /// An idle connection should cost at most about 2 KiB: the task (which holds the
-    /// `Connection` inline), its channels and no buffers (they are released when idle).
+    /// An idle connection should cost at most about 2 KiB: the [`WebSocket`] (which holds
+    /// the `Connection` inline) in the application's task, and no buffers (they are
+    /// released when idle).
     #[test]
-    fn the_connection_task_is_small() {
-        let size = core::mem::size_of::<Task<TcpStream>>();
-        assert!(size <= 1536, "the connection task takes {size} bytes");
+    fn an_idle_websocket_is_small() {
+        let size = core::mem::size_of::<WebSocket<TcpStream>>();
+        assert!(size <= 1280, "a WebSocket over TCP takes {size} bytes");
     }
 }

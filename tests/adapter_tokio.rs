@@ -480,3 +480,62 @@ async fn invalid_sends_are_refused_before_queueing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fed_messages_wait_for_a_flush_and_a_drop_finishes_them() {
+    bounded(20, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut socket = ws::accept(listener.accept().await.unwrap().0).await.unwrap();
+            for text in ["one", "two", "three"] {
+                socket.feed(Outgoing::text(text)).await.unwrap();
+            }
+            // Fed, not flushed: nothing is written until the socket is flushed or dropped.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(socket);
+        });
+        let mut client = connect(addr, Config::new()).await;
+        let early = tokio::time::timeout(Duration::from_millis(100), client.recv()).await;
+        assert!(early.is_err(), "a fed message went out before a flush: {early:?}");
+        for text in ["one", "two", "three"] {
+            assert_eq!(client.recv().await.unwrap(), Some(Incoming::Text(text.into())));
+        }
+        match client.recv().await.unwrap() {
+            Some(Incoming::Close(frame)) => assert_eq!(frame.code(), CloseCode::NORMAL),
+            other => panic!("expected the dropped server's close, got {other:?}"),
+        }
+        assert_eq!(client.recv().await.unwrap(), None);
+        server.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protocol_violation_is_returned_once_and_answered_with_1002() {
+    bounded(20, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        let mut bytes = REQUEST.to_vec();
+        bytes.extend(client_frame(Opcode::Text, b"fine"));
+        // Reserved opcode 3.
+        bytes.extend([0x83, 0x80, 0, 0, 0, 0]);
+        raw.write_all(&bytes).await.unwrap();
+        let mut socket = ws::accept(listener.accept().await.unwrap().0).await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Text("fine".into())));
+        match socket.recv().await {
+            Err(ws::Error::Protocol(e)) => {
+                assert_eq!(e.close_code(), Some(CloseCode::PROTOCOL_ERROR));
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+        // The server closes the transport after its close frame, without waiting.
+        assert_eq!(socket.recv().await.unwrap(), None);
+        let mut seen = Vec::new();
+        raw.read_to_end(&mut seen).await.unwrap();
+        let head_end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(&seen[head_end..], [0x88, 0x02, 0x03, 0xEA], "one close frame with 1002");
+    })
+    .await;
+}
