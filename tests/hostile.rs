@@ -73,10 +73,14 @@ fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (result, (peak - base).max(0) as usize)
 }
 
-/// The heap a connection may hold while receiving frames: the queue of owed bytes, with at
-/// most one pong, one close and one keepalive ping (3 × (14 + 125) = 417 bytes), rounded up
-/// to `Vec`'s growth.
-const FRAME_PATH_HEAP: usize = 512;
+/// The heap the core may hold while receiving frames, beyond anything proportional to a
+/// limit: the queue of owed bytes, which holds at most one pong, one close and one keepalive
+/// ping (each at most 14 + 125 bytes, so 417 bytes), with `Vec`'s growth rounding that up to
+/// 512 bytes of capacity; the two close frames once the connection closes (128 bytes each,
+/// kept on the heap so an idle connection is smaller); and a client's masking-key stream
+/// (120 bytes, allocated when the connection is made). Nothing else on the frame path
+/// allocates.
+const FRAME_PATH_HEAP: usize = 512 + 2 * 128 + 128;
 
 // ---- Helpers ----
 

@@ -109,8 +109,11 @@ impl HeapWatch {
 /// The heap the core may hold while receiving frames, beyond anything proportional to a
 /// limit: the queue of owed bytes, which holds at most one pong, one close and one keepalive
 /// ping (each at most 14 + 125 bytes, so 417 bytes), with `Vec`'s growth rounding that up to
-/// 512 bytes of capacity. Nothing else on the frame path allocates.
-pub const FRAME_PATH_HEAP: usize = 512;
+/// 512 bytes of capacity; the two close frames once the connection closes (128 bytes each,
+/// kept on the heap so an idle connection is smaller); and a client's masking-key stream
+/// (120 bytes, allocated when the connection is made). Nothing else on the frame path
+/// allocates.
+pub const FRAME_PATH_HEAP: usize = 512 + 2 * 128 + 128;
 
 /// The heap parsing one opening-handshake head may hold: two header tables (httparse's and
 /// the crate's, 32 bytes a slot each) of at most `max_headers` slots, and the offered

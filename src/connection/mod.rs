@@ -4,6 +4,7 @@ mod receive;
 mod send;
 mod timer;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::close::{CloseCode, CloseFrame};
@@ -80,8 +81,10 @@ pub struct Connection {
     message: Option<InMessage>,
     /// The kind of the fragmented message being sent, if one is open.
     sending: Option<MessageKind>,
-    received_close: Option<CloseFrame>,
-    sent_close: Option<CloseFrame>,
+    /// The close frames, on the heap: they are needed only once the connection closes, and
+    /// an idle connection is smaller without them.
+    received_close: Option<Box<CloseFrame>>,
+    sent_close: Option<Box<CloseFrame>>,
     /// Whether input is being discarded because the connection failed.
     failed: bool,
     /// How many input bytes the last `receive` left unconsumed (to tell new bytes apart).
@@ -99,7 +102,8 @@ pub struct Connection {
     pings_sent: u32,
     transport: Transport,
     timers: TimerTable,
-    rng: Option<KeyStream>,
+    /// A client's masking-key stream, on the heap for the same reason.
+    rng: Option<Box<KeyStream>>,
 }
 
 /// Which end of the connection this is.
@@ -231,7 +235,7 @@ enum Phase {
     /// Server: the request was handed out; `accept` or `reject` is awaited.
     AwaitDecision(Offer),
     /// Client: reading the server's response.
-    AwaitResponse(HeadScanner, ClientOffer),
+    AwaitResponse(HeadScanner, Box<ClientOffer>),
     /// The handshake is done (or was skipped); frames flow.
     Open,
     /// The handshake failed or was refused; only owed bytes and the transport close remain.
@@ -312,8 +316,8 @@ impl Connection {
     ) -> Result<Self, UsageError> {
         let mut rng = KeyStream::new(seed);
         let (bytes, offer) = handshake::write_request(request, rng.websocket_key())?;
-        let phase = Phase::AwaitResponse(HeadScanner::new(), offer);
-        let mut conn = Self::new(Role::Client, config, Some(rng), phase);
+        let phase = Phase::AwaitResponse(HeadScanner::new(), Box::new(offer));
+        let mut conn = Self::new(Role::Client, config, Some(Box::new(rng)), phase);
         conn.owed = bytes;
         conn.arm_handshake_timer(now);
         Ok(conn)
@@ -330,13 +334,13 @@ impl Connection {
     /// A client connection whose opening handshake was done elsewhere; `seed` keys the
     /// masking keys as for [`client`](Self::client).
     pub fn open_client(config: Config, seed: [u8; 32], now: Instant) -> Self {
-        let rng = Some(KeyStream::new(seed));
+        let rng = Some(Box::new(KeyStream::new(seed)));
         let mut conn = Self::new(Role::Client, config, rng, Phase::Open);
         conn.start_open(now);
         conn
     }
 
-    fn new(role: Role, config: Config, rng: Option<KeyStream>, phase: Phase) -> Self {
+    fn new(role: Role, config: Config, rng: Option<Box<KeyStream>>, phase: Phase) -> Self {
         Self {
             role,
             config,
@@ -394,12 +398,12 @@ impl Connection {
     /// Close Code" of RFC 6455 §7.1.5 (1005 if the frame had no body); with no close frame
     /// received, that code is 1006.
     pub fn received_close(&self) -> Option<&CloseFrame> {
-        self.received_close.as_ref()
+        self.received_close.as_deref()
     }
 
     /// The close frame this end sent (or queued), if any.
     pub fn sent_close(&self) -> Option<&CloseFrame> {
-        self.sent_close.as_ref()
+        self.sent_close.as_deref()
     }
 
     /// Whether both close frames have been exchanged (RFC 6455 §7.1.4: a connection whose
@@ -533,7 +537,7 @@ impl Connection {
     /// the liveness timers stop, and the closing handshake's deadline starts. `queued` when
     /// the frame is owed to `poll_transmit` rather than already written by a command.
     fn begin_close(&mut self, frame: CloseFrame, queued: bool, now: Instant) {
-        self.sent_close = Some(frame);
+        self.sent_close = Some(Box::new(frame));
         self.close_owed = queued;
         self.ping_owed = false;
         for timer in [Timer::Keepalive, Timer::Pong, Timer::Idle] {

@@ -1,5 +1,7 @@
 //! The input side: the opening handshake's head, then frames.
 
+use alloc::boxed::Box;
+
 use super::{
     Connection, ControlPayload, Event, Fragment, InMessage, Message, MessageKind, Phase, Received,
     Role, Transport,
@@ -512,7 +514,7 @@ impl Connection {
         let Some(frame) = CloseFrame::new(code, reason) else {
             return Err(self.fail(ErrorKind::ControlFrameTooLong, now));
         };
-        self.received_close = Some(frame);
+        self.received_close = Some(Box::new(frame));
         self.message = None;
         self.pong_owed = None;
         if self.sent_close.is_none() {

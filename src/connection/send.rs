@@ -286,7 +286,8 @@ impl Connection {
         }
         if self.close_owed {
             let mut payload = [0; MAX_CONTROL_PAYLOAD];
-            let payload_len = self.sent_close.map_or(0, |f| f.write_payload(&mut payload));
+            let payload_len =
+                self.sent_close.as_deref().map_or(0, |f| f.write_payload(&mut payload));
             len += self.frame_len(payload_len);
         }
         if self.ping_owed {
@@ -317,7 +318,7 @@ impl Connection {
             } else if self.close_owed {
                 self.close_owed = false;
                 let mut payload = [0; MAX_CONTROL_PAYLOAD];
-                let len = self.sent_close.map_or(0, |f| f.write_payload(&mut payload));
+                let len = self.sent_close.as_deref().map_or(0, |f| f.write_payload(&mut payload));
                 (Opcode::Close, payload, len)
             } else if self.ping_owed {
                 self.ping_owed = false;
