@@ -709,7 +709,7 @@ fn an_idle_connection_is_small() {
     // control frame, reused), during the opening handshake, for a client's masking-key
     // stream, and for the close frames once it closes.
     let size = std::mem::size_of::<Connection>();
-    assert!(size <= 576, "Connection is {size} bytes");
+    assert!(size <= 512, "Connection is {size} bytes");
 }
 
 // ---- Every timeout on the simulated link ----

@@ -227,15 +227,16 @@ pub enum Transmit {
     CloseTransport,
 }
 
-/// The life of the connection as a whole.
+/// The life of the connection as a whole. The handshake's state is boxed: it is needed once,
+/// and an open connection is smaller without it inline.
 #[derive(Debug)]
 enum Phase {
     /// Server: reading the upgrade request.
-    AwaitRequest(HeadScanner),
+    AwaitRequest(Box<HeadScanner>),
     /// Server: the request was handed out; `accept` or `reject` is awaited.
-    AwaitDecision(Offer),
+    AwaitDecision(Box<Offer>),
     /// Client: reading the server's response.
-    AwaitResponse(HeadScanner, Box<ClientOffer>),
+    AwaitResponse(Box<HeadScanner>, Box<ClientOffer>),
     /// The handshake is done (or was skipped); frames flow.
     Open,
     /// The handshake failed or was refused; only owed bytes and the transport close remain.
@@ -292,8 +293,12 @@ impl Connection {
     /// Next: [`receive`](Self::receive) until [`Event::Request`], then
     /// [`accept`](Self::accept) or [`reject`](Self::reject).
     pub fn server(config: Config, now: Instant) -> Self {
-        let mut conn =
-            Self::new(Role::Server, config, None, Phase::AwaitRequest(HeadScanner::new()));
+        let mut conn = Self::new(
+            Role::Server,
+            config,
+            None,
+            Phase::AwaitRequest(Box::new(HeadScanner::new())),
+        );
         conn.arm_handshake_timer(now);
         conn
     }
@@ -316,7 +321,7 @@ impl Connection {
     ) -> Result<Self, UsageError> {
         let mut rng = KeyStream::new(seed);
         let (bytes, offer) = handshake::write_request(request, rng.websocket_key())?;
-        let phase = Phase::AwaitResponse(HeadScanner::new(), Box::new(offer));
+        let phase = Phase::AwaitResponse(Box::new(HeadScanner::new()), Box::new(offer));
         let mut conn = Self::new(Role::Client, config, Some(Box::new(rng)), phase);
         conn.owed = bytes;
         conn.arm_handshake_timer(now);

@@ -196,7 +196,7 @@ impl Connection {
         // searching it for its end; anything else takes the general path below.
         if input.len() <= limit {
             if let Some(request) = handshake::parse_whole_request(input, self.config.max_headers) {
-                self.phase = Phase::AwaitDecision(request.offer());
+                self.phase = Phase::AwaitDecision(Box::new(request.offer()));
                 return Ok(Received::event(input.len(), Event::Request(request)));
             }
         }
@@ -209,7 +209,7 @@ impl Connection {
         };
         match handshake::parse_request(&input[..len], self.config.max_headers) {
             Ok(request) => {
-                self.phase = Phase::AwaitDecision(request.offer());
+                self.phase = Phase::AwaitDecision(Box::new(request.offer()));
                 Ok(Received::event(len, Event::Request(request)))
             }
             Err(kind) => Err(self.fail(kind, now)),
