@@ -733,8 +733,14 @@ impl Driver {
     /// input is needed.
     pub(crate) fn next_incoming(&mut self, now: Instant) -> Result<Option<Incoming>, Error> {
         loop {
-            let next = self.next_event(now, |event, _, parts| match event {
-                Event::Message(_) | Event::Fragment(_) => {
+            let next = self.next_event(now, |event, conn, parts| match event {
+                Event::Message(_) => parts.reassembler.push(&event).map(Incoming::from),
+                Event::Fragment(fragment) => {
+                    // Room for the whole frame when its first piece comes (within the limits
+                    // the connection checked against the frame's header): one allocation,
+                    // and each byte copied once.
+                    let rest = usize::try_from(conn.frame_remaining()).unwrap_or(0);
+                    parts.reassembler.reserve(fragment.payload.len().saturating_add(rest));
                     parts.reassembler.push(&event).map(Incoming::from)
                 }
                 Event::Ping(payload) => Some(Incoming::Ping(payload.into())),

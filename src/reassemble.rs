@@ -98,6 +98,14 @@ impl Reassembler {
         }
     }
 
+    /// Makes room for `additional` more bytes of the message: call it before
+    /// [`push`](Self::push)ing a fragment with the fragment's length plus
+    /// [`Connection::frame_remaining`](crate::Connection::frame_remaining), so a message
+    /// that arrives in pieces is copied once, not again at each growth of the buffer.
+    pub fn reserve(&mut self, additional: usize) {
+        self.buffer.reserve(additional);
+    }
+
     /// The number of bytes of the message in progress.
     pub fn pending_len(&self) -> usize {
         self.buffer.len()

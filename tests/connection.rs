@@ -304,7 +304,7 @@ fn a_frame_larger_than_the_buffer_comes_out_in_pieces() {
     let mut buf = vec![0; 4096];
     let (mut start, mut end, mut fed) = (0, 0, 0);
     let mut got = None;
-    let (mut pieces, mut largest) = (0, 0);
+    let (mut pieces, mut largest, mut handed_out) = (0, 0, 0);
     while got.is_none() {
         let r = s.receive(&mut buf[start..end], T0).unwrap();
         start += r.consumed;
@@ -313,6 +313,10 @@ fn a_frame_larger_than_the_buffer_comes_out_in_pieces() {
             assert_eq!(f.is_first, pieces == 0);
             pieces += 1;
             largest = largest.max(f.payload.len());
+            handed_out += f.payload.len();
+            let rest = s.frame_remaining();
+            assert_eq!(rest as usize, text.len() - handed_out, "frame_remaining after a piece");
+            reassembler.reserve(f.payload.len() + rest as usize);
             got = reassembler.push(&event);
         } else if r.consumed == 0 {
             buf.copy_within(start..end, 0);
@@ -327,6 +331,46 @@ fn a_frame_larger_than_the_buffer_comes_out_in_pieces() {
     }
     assert_eq!(got, Some(OwnedMessage::Text(text)));
     assert!(largest <= 4096 && pieces > 4000, "{pieces} pieces, largest {largest}");
+    assert_eq!(s.frame_remaining(), 0);
+}
+
+#[test]
+fn frame_remaining_is_zero_for_whole_frames_and_control_frames() {
+    let config = Config::new().receive_buffer_size(256);
+    let mut s = Connection::open_server(config, T0);
+    // A whole binary frame: handed out whole, nothing remains.
+    let mut bytes = frame(true, true, Opcode::Binary, &[7; 100]);
+    let r = s.receive(&mut bytes, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Message(_))));
+    assert_eq!(s.frame_remaining(), 0);
+    // Half of a frame that fits the buffer: it waits whole, so no piece and nothing "remains".
+    let mut half = frame(true, true, Opcode::Binary, &[7; 200])[..100].to_vec();
+    let r = s.receive(&mut half, T0).unwrap();
+    assert!(r.event.is_none());
+    assert_eq!(s.frame_remaining(), 0);
+    // A frame larger than the buffer, cut after its first 50 payload bytes.
+    let mut s = Connection::open_server(Config::new().receive_buffer_size(256), T0);
+    let big = frame(true, true, Opcode::Binary, &[9; 1000]);
+    let header = big.len() - 1000;
+    let mut first = big[..header + 50].to_vec();
+    let r = s.receive(&mut first, T0).unwrap();
+    let Some(Event::Fragment(f)) = r.event else { panic!("expected a piece") };
+    assert_eq!(f.payload.len(), 50);
+    assert_eq!(s.frame_remaining(), 950);
+    // Another piece.
+    let mut rest = big[header + 50..header + 60].to_vec();
+    let r = s.receive(&mut rest, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Fragment(f)) if f.payload.len() == 10));
+    assert_eq!(s.frame_remaining(), 940);
+    let mut rest = big[header + 60..].to_vec();
+    let r = s.receive(&mut rest, T0).unwrap();
+    assert!(matches!(r.event, Some(Event::Fragment(f)) if f.is_last && f.payload.len() == 940));
+    assert_eq!(s.frame_remaining(), 0);
+    // A control frame, even cut short, is never handed out in pieces.
+    let mut ping = frame(true, true, Opcode::Ping, &[1; 125])[..60].to_vec();
+    let r = s.receive(&mut ping, T0).unwrap();
+    assert!(r.event.is_none());
+    assert_eq!(s.frame_remaining(), 0);
 }
 
 // ---- UTF-8 ----

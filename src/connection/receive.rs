@@ -450,6 +450,22 @@ impl Connection {
         Ok(Received::event(piece.end, self.fragment_event(&input[piece], is_last)))
     }
 
+    /// How many payload bytes of the data frame being handed out in pieces are still to
+    /// come (0 between frames, and for a frame that is handed out whole). A reassembler can
+    /// reserve that much after a [`Fragment`] (it is within the configured limits, which
+    /// were checked against the frame's header), so a large message grows its buffer once.
+    #[must_use]
+    pub fn frame_remaining(&self) -> u64 {
+        match &self.frame {
+            Some(progress)
+                if progress.mode == Mode::Pieces && !progress.header.opcode.is_control() =>
+            {
+                progress.header.payload_len - progress.done
+            }
+            _ => 0,
+        }
+    }
+
     /// Validates the next bytes of the text message in progress; `is_last` when they end it.
     fn feed_utf8(&mut self, bytes: &[u8], is_last: bool, now: Instant) -> Result<(), Error> {
         let Some(message) = self.message.as_mut() else { return Ok(()) };
