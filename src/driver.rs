@@ -18,8 +18,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::{
-    Accept, CloseCode, CloseFrame, Connection, Error, Event, Instant, MessageKind, OwnedMessage,
-    Reassembler, Reject, Request, Response, Role, State, Transmit, UsageError,
+    Accept, CloseCode, CloseFrame, Connection, Error, Event, Fragment, Instant, MessageKind,
+    OwnedMessage, Reassembler, Reject, Request, Response, Role, State, Transmit, UsageError,
 };
 
 /// A message or control frame received from the peer, owned.
@@ -572,6 +572,10 @@ pub(crate) struct Driver {
     conn: Connection,
     input: InputBuffer,
     core: Parts,
+    /// After a read straight into the message being reassembled
+    /// ([`direct_read`](Self::direct_read)): the length of its buffer before the read; the
+    /// bytes after it are input the connection has not seen yet.
+    direct: Option<usize>,
 }
 
 /// The parts an event handler may touch while the event borrows the input.
@@ -589,6 +593,7 @@ impl Driver {
             conn,
             input: InputBuffer::new(capacity),
             core: Parts { output: OutputBuffer::default(), reassembler: Reassembler::new() },
+            direct: None,
         };
         driver.drain_transmit();
         driver
@@ -732,6 +737,11 @@ impl Driver {
     /// The next whole message or control frame from the buffered input; `None` when more
     /// input is needed.
     pub(crate) fn next_incoming(&mut self, now: Instant) -> Result<Option<Incoming>, Error> {
+        if let Some(before) = self.direct.take() {
+            if let Some(incoming) = self.receive_direct(before, now)? {
+                return Ok(Some(incoming));
+            }
+        }
         loop {
             let next = self.next_event(now, |event, conn, parts| match event {
                 Event::Message(_) => parts.reassembler.push(&event).map(Incoming::from),
@@ -754,6 +764,98 @@ impl Driver {
                 None => return Ok(None),
             }
         }
+    }
+
+    /// Lets `read` append up to `limit` bytes straight to the message being reassembled,
+    /// when the read buffer is empty and the connection is in the middle of a data frame
+    /// handed out in pieces (a frame larger than the read buffer): the frame's remaining
+    /// payload then lands where the message is kept, and is unmasked and validated there
+    /// by the next [`next_incoming`](Self::next_incoming), without being copied. `None` (and
+    /// `read` not called) otherwise: read into the read buffer then.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn direct_read<R>(
+        &mut self,
+        read: impl FnOnce(&mut Vec<u8>, usize) -> R,
+    ) -> Option<R> {
+        let rest = usize::try_from(self.conn.frame_remaining()).unwrap_or(0);
+        let reassembler = &mut self.core.reassembler;
+        if rest == 0
+            || !self.input.is_empty()
+            || self.direct.is_some()
+            || !reassembler.in_progress()
+        {
+            return None;
+        }
+        let buffer = reassembler.buffer_mut();
+        // Reserved when the frame's first piece came; this only guards the bound.
+        buffer.reserve(rest);
+        let before = buffer.len();
+        let result = read(buffer, rest);
+        if buffer.len() > before {
+            self.direct = Some(before);
+        }
+        Some(result)
+    }
+
+    /// Hands the bytes read by [`direct_read`](Self::direct_read) (after `before` in the
+    /// reassembly buffer) to the connection. A piece of the frame stays where it is; bytes
+    /// it did not take (only if the read went past the frame) move to the read buffer.
+    fn receive_direct(&mut self, before: usize, now: Instant) -> Result<Option<Incoming>, Error> {
+        /// What the connection made of the bytes, once the borrow of them ends.
+        enum Outcome {
+            /// A piece of the frame, in place: the bytes stay.
+            Adopt { is_last: bool },
+            /// Anything else (not expected in the middle of a frame), as owned values.
+            Other(Option<(MessageKind, bool, Vec<u8>)>),
+        }
+        let buffer = self.core.reassembler.buffer_mut();
+        let region = &mut buffer[before..];
+        let start = region.as_ptr();
+        let received = match self.conn.receive(region, now) {
+            Ok(received) => received,
+            Err(e) => {
+                buffer.truncate(before);
+                self.drain_transmit();
+                return Err(e);
+            }
+        };
+        let consumed = received.consumed;
+        let outcome = match received.event {
+            Some(Event::Fragment(f))
+                if f.payload.as_ptr() == start && f.payload.len() == consumed =>
+            {
+                Outcome::Adopt { is_last: f.is_last }
+            }
+            Some(Event::Fragment(f)) => {
+                Outcome::Other(Some((f.kind, f.is_last, f.payload.to_vec())))
+            }
+            _ => Outcome::Other(None),
+        };
+        // What the connection did not take goes back to the read buffer, ahead of any later
+        // read.
+        let buffer = self.core.reassembler.buffer_mut();
+        let leftover = buffer.len() - (before + consumed);
+        if leftover > 0 {
+            self.input.prepare();
+            self.input.buf.truncate(self.input.end);
+            self.input.buf.extend_from_slice(&buffer[before + consumed..]);
+            self.input.end = self.input.buf.len();
+        }
+        let message = match outcome {
+            Outcome::Adopt { is_last } => {
+                buffer.truncate(before + consumed);
+                self.core.reassembler.adopt(is_last)
+            }
+            Outcome::Other(piece) => {
+                buffer.truncate(before);
+                piece.and_then(|(kind, is_last, payload)| {
+                    let fragment = Fragment { kind, payload: &payload, is_first: false, is_last };
+                    self.core.reassembler.push(&Event::Fragment(fragment))
+                })
+            }
+        };
+        self.drain_transmit();
+        Ok(message.map(Incoming::from))
     }
 
     /// Advances the opening handshake with the buffered input; `decide` answers a server's

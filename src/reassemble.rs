@@ -72,29 +72,49 @@ impl Reassembler {
                     self.kind = Some(fragment.kind);
                 }
                 self.buffer.extend_from_slice(fragment.payload);
-                if !fragment.is_last {
-                    return None;
-                }
-                let kind = self.kind.take().unwrap_or(fragment.kind);
-                Some(match kind {
-                    // The finished message owns the bytes: no copy.
-                    MessageKind::Binary => OwnedMessage::Binary(core::mem::take(&mut self.buffer)),
-                    // A `String` from bytes needs a validation in safe Rust; the crate's own
-                    // validator (SIMD with the `simdutf8` feature) is many times faster than
-                    // `String::from_utf8`, and copying out keeps the buffer for the next
-                    // message. The connection validated every piece, so the fallback is never
-                    // taken; it keeps this free of panics.
-                    MessageKind::Text => {
-                        let text = match utf8::validate(&self.buffer) {
-                            Some(text) => text.into(),
-                            None => String::from_utf8_lossy(&self.buffer).into(),
-                        };
-                        self.buffer.clear();
-                        OwnedMessage::Text(text)
-                    }
-                })
+                fragment.is_last.then(|| self.finish(fragment.kind))
             }
             _ => None,
+        }
+    }
+
+    /// Whether a message is in progress (its first fragment was pushed, its last not yet).
+    pub(crate) fn in_progress(&self) -> bool {
+        self.kind.is_some()
+    }
+
+    /// The buffer of the message in progress, for reading a fragment's bytes straight into
+    /// it; then [`adopt`](Self::adopt) them.
+    pub(crate) fn buffer_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buffer
+    }
+
+    /// The bytes of a fragment of the message in progress are already at the end of the
+    /// buffer (read there, and unmasked and validated in place); `is_last` when it ends the
+    /// message.
+    pub(crate) fn adopt(&mut self, is_last: bool) -> Option<OwnedMessage> {
+        let kind = self.kind?;
+        is_last.then(|| self.finish(kind))
+    }
+
+    /// The finished message.
+    fn finish(&mut self, fallback: MessageKind) -> OwnedMessage {
+        match self.kind.take().unwrap_or(fallback) {
+            // The finished message owns the bytes: no copy.
+            MessageKind::Binary => OwnedMessage::Binary(core::mem::take(&mut self.buffer)),
+            // A `String` from bytes needs a validation in safe Rust; the crate's own
+            // validator (SIMD with the `simdutf8` feature) is many times faster than
+            // `String::from_utf8`, and copying out keeps the buffer for the next message.
+            // The connection validated every piece, so the fallback is never taken; it
+            // keeps this free of panics.
+            MessageKind::Text => {
+                let text = match utf8::validate(&self.buffer) {
+                    Some(text) => text.into(),
+                    None => String::from_utf8_lossy(&self.buffer).into(),
+                };
+                self.buffer.clear();
+                OwnedMessage::Text(text)
+            }
         }
     }
 

@@ -648,7 +648,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// failure, if it ends the connection too early, is the error).
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let stream = &mut self.stream;
-        match self.driver.read_with(|buf| poll_read_vec(stream, cx, buf)) {
+        // The rest of a large frame goes straight into the message it belongs to (never
+        // past the frame's end); anything else into the read buffer.
+        let direct = self.driver.direct_read(|buf, limit| {
+            let mut frame_rest = (&mut *stream).take(limit as u64);
+            poll_read_vec(&mut frame_rest, cx, buf)
+        });
+        let read = match direct {
+            Some(read) => read,
+            None => self.driver.read_with(|buf| poll_read_vec(stream, cx, buf)),
+        };
+        match read {
             Poll::Ready(Ok(0)) => {
                 self.read_done = true;
                 let now = self.now();

@@ -539,3 +539,67 @@ async fn a_protocol_violation_is_returned_once_and_answered_with_1002() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_frames_read_straight_into_the_message_arrive_intact() {
+    bounded(30, async {
+        // A 4 KiB read buffer: every frame below is larger, so its payload after the first
+        // read goes straight into the message being reassembled.
+        let config = Config::new().receive_buffer_size(4096).max_message_size(8 << 20);
+        let (addr, server) = echo_server(config.clone(), 1).await;
+        let mut socket = connect(addr, config).await;
+        let text: String = "é ascii ∑ 😀 ".repeat(20_000);
+        socket.send(Outgoing::Text(text.clone())).await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Text(text)));
+        // A fragmented binary message: three large frames with a ping between two of them.
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let fragment = |range: std::ops::Range<usize>, is_last| Outgoing::Fragment {
+            kind: MessageKind::Binary,
+            payload: data[range].to_vec(),
+            is_last,
+        };
+        socket.send(fragment(0..100_000, false)).await.unwrap();
+        socket.send(Outgoing::Ping(b"mid".to_vec())).await.unwrap();
+        socket.send(fragment(100_000..200_001, false)).await.unwrap();
+        socket.send(fragment(200_001..300_000, true)).await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Pong(b"mid".to_vec())));
+        assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Binary(data)));
+        socket.close(CloseCode::NORMAL, "").await.unwrap();
+        while socket.recv().await.unwrap().is_some() {}
+        assert_eq!(server.await.unwrap(), [Some(1000)]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_late_in_a_large_frame_fails_with_1007() {
+    bounded(20, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        let mut text = "valid text ".repeat(10_000).into_bytes();
+        let at = text.len() - 10;
+        text[at] = 0xFF;
+        let mut bytes = REQUEST.to_vec();
+        bytes.extend(client_frame(Opcode::Text, &text));
+        let writer = tokio::spawn(async move {
+            // The server may fail and close before the whole frame is written.
+            let _ = raw.write_all(&bytes).await;
+            let mut seen = Vec::new();
+            let _ = raw.read_to_end(&mut seen).await;
+            seen
+        });
+        let config = Config::new().receive_buffer_size(4096);
+        let tcp = listener.accept().await.unwrap().0;
+        let mut socket = ws::accept_with(tcp, config, |_| Decision::accept()).await.unwrap();
+        match socket.recv().await {
+            Err(ws::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::InvalidUtf8),
+            other => panic!("expected invalid UTF-8, got {other:?}"),
+        }
+        assert_eq!(socket.recv().await.unwrap(), None);
+        let seen = writer.await.unwrap();
+        let head_end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(&seen[head_end..], [0x88, 0x02, 0x03, 0xEF], "one close frame with 1007");
+    })
+    .await;
+}
