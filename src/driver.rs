@@ -786,6 +786,10 @@ impl Driver {
         {
             return None;
         }
+        // The read that filled the read buffer was the start of this frame, whose rest comes
+        // here: no reason to grow the read buffer, which would only make the next large
+        // frame's first read (and its copy into the message) larger.
+        self.input.full_read = false;
         let buffer = reassembler.buffer_mut();
         // Reserved when the frame's first piece came; this only guards the bound.
         buffer.reserve(rest);
