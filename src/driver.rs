@@ -18,8 +18,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::{
-    Accept, CloseCode, CloseFrame, Connection, Error, Event, Fragment, Instant, MessageKind,
-    OwnedMessage, Reassembler, Reject, Request, Response, Role, State, Transmit, UsageError,
+    Accept, CloseCode, CloseFrame, Connection, Error, Event, Instant, MessageKind, OwnedMessage,
+    Reassembler, Reject, Request, Response, Role, State, Transmit, UsageError,
 };
 
 /// A message or control frame received from the peer, owned.
@@ -403,6 +403,17 @@ impl InputBuffer {
         self.end = self.buf.len();
         self.full_read = self.end > before && self.end >= self.size;
         result
+    }
+
+    /// Appends `bytes` after the unconsumed bytes.
+    fn append(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.prepare();
+        self.buf.truncate(self.end);
+        self.buf.extend_from_slice(bytes);
+        self.end = self.buf.len();
     }
 
     /// Frees the buffer when it holds nothing, so an idle connection costs no buffer. The
@@ -791,7 +802,8 @@ impl Driver {
         // frame's first read (and its copy into the message) larger.
         self.input.full_read = false;
         let buffer = reassembler.buffer_mut();
-        // Reserved when the frame's first piece came; this only guards the bound.
+        // Reserved when the frame's first piece came (then a no-op): room for one read to
+        // take the whole rest.
         buffer.reserve(rest);
         let before = buffer.len();
         let result = read(buffer, rest);
@@ -802,16 +814,11 @@ impl Driver {
     }
 
     /// Hands the bytes read by [`direct_read`](Self::direct_read) (after `before` in the
-    /// reassembly buffer) to the connection. A piece of the frame stays where it is; bytes
-    /// it did not take (only if the read went past the frame) move to the read buffer.
+    /// reassembly buffer) to the connection. In the middle of a frame handed out in pieces,
+    /// the connection hands out every byte it is given as one piece, in place: the bytes stay
+    /// where they are. Bytes it did not take (only if a read went past the frame) move to
+    /// the read buffer.
     fn receive_direct(&mut self, before: usize, now: Instant) -> Result<Option<Incoming>, Error> {
-        /// What the connection made of the bytes, once the borrow of them ends.
-        enum Outcome {
-            /// A piece of the frame, in place: the bytes stay.
-            Adopt { is_last: bool },
-            /// Anything else (not expected in the middle of a frame), as owned values.
-            Other(Option<(MessageKind, bool, Vec<u8>)>),
-        }
         let buffer = self.core.reassembler.buffer_mut();
         let region = &mut buffer[before..];
         let start = region.as_ptr();
@@ -824,40 +831,19 @@ impl Driver {
             }
         };
         let consumed = received.consumed;
-        let outcome = match received.event {
+        let piece = match received.event {
             Some(Event::Fragment(f))
                 if f.payload.as_ptr() == start && f.payload.len() == consumed =>
             {
-                Outcome::Adopt { is_last: f.is_last }
+                Some(f.is_last)
             }
-            Some(Event::Fragment(f)) => {
-                Outcome::Other(Some((f.kind, f.is_last, f.payload.to_vec())))
-            }
-            _ => Outcome::Other(None),
+            _ => None,
         };
-        // What the connection did not take goes back to the read buffer, ahead of any later
-        // read.
-        let buffer = self.core.reassembler.buffer_mut();
-        let leftover = buffer.len() - (before + consumed);
-        if leftover > 0 {
-            self.input.prepare();
-            self.input.buf.truncate(self.input.end);
-            self.input.buf.extend_from_slice(&buffer[before + consumed..]);
-            self.input.end = self.input.buf.len();
-        }
-        let message = match outcome {
-            Outcome::Adopt { is_last } => {
-                buffer.truncate(before + consumed);
-                self.core.reassembler.adopt(is_last)
-            }
-            Outcome::Other(piece) => {
-                buffer.truncate(before);
-                piece.and_then(|(kind, is_last, payload)| {
-                    let fragment = Fragment { kind, payload: &payload, is_first: false, is_last };
-                    self.core.reassembler.push(&Event::Fragment(fragment))
-                })
-            }
-        };
+        debug_assert!(piece.is_some() || consumed == 0, "a piece of the frame, or nothing");
+        let kept = if piece.is_some() { before + consumed } else { before };
+        self.input.append(&buffer[before + consumed..]);
+        buffer.truncate(kept);
+        let message = piece.and_then(|is_last| self.core.reassembler.adopt(is_last));
         self.drain_transmit();
         Ok(message.map(Incoming::from))
     }

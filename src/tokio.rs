@@ -380,9 +380,7 @@ where
             let now = io.fresh_now();
             let _closing = io.driver.close(CloseCode::NORMAL, "", now);
         }
-        let mut task = Task::new(io);
-        task.commands_idle = true;
-        runtime.spawn(task);
+        runtime.spawn(Task::new(io));
     }
 }
 
