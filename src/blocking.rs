@@ -23,11 +23,18 @@
 //! The connection's deadlines (handshake, keepalive, pong, idle, close) are honoured while a
 //! call waits for bytes: before each read the adapter sets the stream's read timeout to the
 //! time left until [`Connection::poll_timeout`], and a read that times out calls
-//! [`Connection::handle_timeout`]. A generic `Read` has no timeout, so the stream must
-//! implement [`Transport`], which says how to set one (and how to close the stream). It is
-//! implemented for `TcpStream` (and `UnixStream`); for a TLS stream over a socket, implement
-//! it on a wrapper by forwarding to the socket. [`NoTimeout`] wraps a stream that cannot time
-//! out: deadlines are then only checked when bytes arrive.
+//! [`Connection::handle_timeout`]. They are honoured while a call waits to write, too: while
+//! a deadline is armed, the write timeout is set the same way, so a peer that stops reading
+//! cannot stall a `send` past the pong or close deadline (with keepalive configured, such a
+//! send fails with [`ErrorKind::PongTimeout`](crate::ErrorKind::PongTimeout)). Until a
+//! deadline is first armed the write timeout stays as the caller set it; after that, while
+//! none is armed, it is none.
+//!
+//! A generic `Read` has no timeout, so the stream must implement [`Transport`], which says
+//! how to set one (and how to close the stream). It is implemented for `TcpStream` (and
+//! `UnixStream`); for a TLS stream over a socket, implement it on a wrapper by forwarding to
+//! the socket. [`NoTimeout`] wraps a stream that cannot time out: deadlines are then only
+//! checked when bytes arrive.
 //!
 //! One thread drives the connection: keepalive pings go out only while a call is running
 //! (typically [`WebSocket::recv`]). For concurrent reading and writing, use the tokio adapter.
@@ -52,6 +59,14 @@ pub trait Transport {
     /// forever).
     fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()>;
 
+    /// Makes writes fail with `WouldBlock` or `TimedOut` after `timeout` (`None`: wait
+    /// forever). The default does nothing: writes then wait for the peer however long it
+    /// takes, and deadlines are checked once a write returns.
+    fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        let _unbounded = timeout;
+        Ok(())
+    }
+
     /// Closes the transport (for TCP: shuts down both directions), when the protocol says
     /// so. The default does nothing; the stream is closed when dropped.
     fn close(&mut self) -> io::Result<()> {
@@ -62,6 +77,10 @@ pub trait Transport {
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 
     fn close(&mut self) -> io::Result<()> {
@@ -75,6 +94,10 @@ impl Transport for std::os::unix::net::UnixStream {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
     }
 
+    fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
+    }
+
     fn close(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Both)
     }
@@ -85,6 +108,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
         (**self).set_read_timeout(timeout)
     }
 
+    fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
+    }
+
     fn close(&mut self) -> io::Result<()> {
         (**self).close()
     }
@@ -93,6 +120,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
         (**self).set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
     }
 
     fn close(&mut self) -> io::Result<()> {
@@ -201,13 +232,23 @@ pub struct WebSocket<S> {
     clock: Clock<std::time::Instant>,
     /// The read timeout last set on the stream.
     read_timeout: Option<std::time::Duration>,
+    /// The write timeout this adapter last set on the stream, `None` while it leaves the
+    /// caller's setting alone.
+    write_timeout: Option<std::time::Duration>,
     /// Whether the transport was closed.
     closed: bool,
 }
 
 impl<S: Read + Write + Transport> WebSocket<S> {
     fn new(stream: S, conn: Connection, clock: Clock<std::time::Instant>) -> Self {
-        Self { stream, driver: Driver::new(conn), clock, read_timeout: None, closed: false }
+        Self {
+            stream,
+            driver: Driver::new(conn),
+            clock,
+            read_timeout: None,
+            write_timeout: None,
+            closed: false,
+        }
     }
 
     fn now(&self) -> crate::Instant {
@@ -300,13 +341,32 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         }
     }
 
-    /// Writes everything pending; closes the transport once the connection is over.
+    /// Writes everything pending, running deadlines that fall due while a write waits;
+    /// closes the transport once the connection is over.
     fn flush(&mut self) -> Result<(), Error> {
         while !self.driver.output().is_empty() {
+            let bounded = self.bound_write()?;
             match self.stream.write(self.driver.output()) {
                 Ok(0) => return self.transport_failed(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.driver.wrote(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Our own timeout: a deadline is due (a timeout that fires a little early
+                // runs nothing, and the write is tried again).
+                Err(e)
+                    if bounded
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    let now = self.now();
+                    if let Err(failed) = self.driver.on_timeout(now) {
+                        // The close frame it queued cannot get past what is stuck.
+                        self.driver.on_transport_error(now);
+                        self.close_transport();
+                        return Err(failed.into());
+                    }
+                }
                 Err(e) => return self.transport_failed(e),
             }
         }
@@ -317,6 +377,30 @@ impl<S: Read + Write + Transport> WebSocket<S> {
             self.close_transport();
         }
         Ok(())
+    }
+
+    /// Sets the write timeout to the time left until the next deadline, if one is armed;
+    /// otherwise restores the caller's setting (none) if this adapter had changed it.
+    /// Returns whether a write that times out means a deadline is due.
+    fn bound_write(&mut self) -> Result<bool, Error> {
+        let deadline = self.driver.poll_timeout();
+        let timeout = deadline.map(|at| {
+            let left: std::time::Duration = (at - self.now()).into();
+            left.max(std::time::Duration::from_millis(1))
+        });
+        // A timeout a little shorter than the time left only costs a retry, so the stream's
+        // is changed (a system call) when it would fire late or far too early.
+        let stale = match (timeout, self.write_timeout) {
+            (Some(left), Some(set)) => set > left || set < left / 2,
+            (wanted, set) => wanted != set,
+        };
+        if stale {
+            if let Err(e) = self.stream.set_write_timeout(timeout) {
+                return self.transport_failed(e);
+            }
+            self.write_timeout = timeout;
+        }
+        Ok(timeout.is_some())
     }
 
     fn close_transport(&mut self) {

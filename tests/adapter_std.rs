@@ -471,3 +471,40 @@ fn a_large_message_streams_through_a_small_buffer() {
         assert!(pieces >= payload.len() / 4096, "{pieces} pieces");
     });
 }
+
+#[test]
+fn keepalive_bounds_a_send_to_a_peer_that_stops_reading() {
+    bounded(30, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A peer that completes the handshake and then neither reads nor answers.
+        let mut stuck = TcpStream::connect(addr).unwrap();
+        stuck.write_all(REQUEST).unwrap();
+        let config = Config::new()
+            .keepalive_interval(Some(wsmachine::Duration::from_millis(100)))
+            .pong_timeout(wsmachine::Duration::from_millis(200));
+        let mut ws =
+            blocking::accept_with(listener.accept().unwrap().0, config, |_| Decision::accept())
+                .unwrap();
+        let message = vec![0x5a; 1 << 20];
+        let started = std::time::Instant::now();
+        // Loopback buffers hold a few MiB at most; well before 256 MiB a send must block,
+        // and then the keepalive's pong deadline has to end it.
+        let mut sent = 0;
+        let error = loop {
+            match ws.send_binary(&message) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 256, "every send went through to a peer that reads nothing");
+        };
+        match error {
+            blocking::Error::Protocol(e) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
+            other => panic!("expected a pong timeout, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert_eq!(ws.connection().state(), wsmachine::State::Closed);
+        assert_eq!(ws.recv().unwrap(), None);
+        drop(stuck);
+    });
+}
