@@ -33,7 +33,7 @@
 //! A generic `Read` has no timeout, so the stream must implement [`Transport`], which says
 //! how to set one (and how to close the stream). It is implemented for `TcpStream` (and
 //! `UnixStream`); for a TLS stream over a socket, implement it on a wrapper by forwarding to
-//! the socket. [`NoTimeout`] wraps a stream that cannot time out: deadlines are then only
+//! the socket (`examples/wss_echo_server_blocking.rs` has one for rustls). [`NoTimeout`] wraps a stream that cannot time out: deadlines are then only
 //! checked when bytes arrive.
 //!
 //! One thread drives the connection: keepalive pings go out only while a call is running
@@ -341,17 +341,26 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         }
     }
 
-    /// Writes everything pending, running deadlines that fall due while a write waits;
-    /// closes the transport once the connection is over.
+    /// Writes everything pending, then flushes the stream (a TLS stream writes its records
+    /// there), running deadlines that fall due while either waits; closes the transport once
+    /// the connection is over.
     fn flush(&mut self) -> Result<(), Error> {
-        while !self.driver.output().is_empty() {
+        loop {
             let bounded = self.bound_write()?;
-            match self.stream.write(self.driver.output()) {
+            let pending = !self.driver.output().is_empty();
+            let result = if pending {
+                self.stream.write(self.driver.output())
+            } else {
+                self.stream.flush().map(|()| 0)
+            };
+            match result {
+                Ok(_) if !pending => break,
                 Ok(0) => return self.transport_failed(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.driver.wrote(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Our own timeout: a deadline is due (a timeout that fires a little early
-                // runs nothing, and the write is tried again).
+                // runs nothing, and the write is tried again). A deadline may queue a ping,
+                // which the loop then writes.
                 Err(e)
                     if bounded
                         && matches!(
@@ -369,9 +378,6 @@ impl<S: Read + Write + Transport> WebSocket<S> {
                 }
                 Err(e) => return self.transport_failed(e),
             }
-        }
-        if let Err(e) = self.stream.flush() {
-            return self.transport_failed(e);
         }
         if self.driver.is_closed() {
             self.close_transport();
