@@ -12,9 +12,10 @@
 
 #![allow(dead_code)] // The test (tests/adapter_tokio.rs) uses the helpers, not `main`.
 
-use std::sync::Arc;
+#[path = "support/tls.rs"]
+pub mod tls;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::CertificateDer;
 use tokio_rustls::TlsAcceptor;
 use wsmachine::tokio as ws;
 use wsmachine::{Config, Incoming, Outgoing};
@@ -41,16 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// trust) and its PEM text.
 pub fn self_signed_acceptor(
 ) -> Result<(TlsAcceptor, CertificateDer<'static>, String), Box<dyn std::error::Error>> {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-    let cert = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)?;
-    Ok((TlsAcceptor::from(Arc::new(config)), cert, certified.cert.pem()))
+    let (config, cert, pem) = tls::self_signed_server()?;
+    Ok((TlsAcceptor::from(config), cert, pem))
 }
 
 /// Terminates TLS on `tcp`, then echoes WebSocket messages over the TLS stream.

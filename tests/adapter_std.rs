@@ -1,7 +1,11 @@
 //! The blocking adapter over real loopback sockets: our client and server together, each
-//! against tungstenite, timers, refusals, and many connections at once.
+//! against tungstenite, timers, refusals, many connections at once, and wss with the
+//! wss_echo_server_blocking example's TLS wrapper.
 
 mod adapter_support;
+#[path = "../examples/wss_echo_server_blocking.rs"]
+#[allow(unreachable_pub)]
+mod wss_echo_server_blocking;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -506,5 +510,83 @@ fn keepalive_bounds_a_send_to_a_peer_that_stops_reading() {
         assert_eq!(ws.connection().state(), wsmachine::State::Closed);
         assert_eq!(ws.recv().unwrap(), None);
         drop(stuck);
+    });
+}
+
+/// A blocking client over rustls, through the example's `Tls` wrapper, trusting `cert`.
+fn tls_client(
+    addr: SocketAddr,
+    cert: rustls::pki_types::CertificateDer<'static>,
+    config: Config,
+) -> blocking::WebSocket<wss_echo_server_blocking::Tls<rustls::ClientConnection>> {
+    let tls_config = wss_echo_server_blocking::tls::client_trusting(cert).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let session = rustls::ClientConnection::new(tls_config, name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    let stream = wss_echo_server_blocking::Tls(rustls::StreamOwned::new(session, tcp));
+    let host = format!("localhost:{}", addr.port());
+    let (ws, response) =
+        blocking::connect(stream, &ClientRequest::new(&host, "/"), config).unwrap();
+    assert_eq!(response.status(), 101);
+    ws
+}
+
+#[test]
+fn wss_with_the_blocking_example_server() {
+    bounded(30, || {
+        let (server_config, cert, _pem) =
+            wss_echo_server_blocking::tls::self_signed_server().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            wss_echo_server_blocking::serve(tcp, server_config).unwrap();
+        });
+        let mut ws = tls_client(addr, cert, Config::new());
+        ws.send_text("over TLS").unwrap();
+        assert_eq!(ws.recv().unwrap(), Some(Incoming::Text("over TLS".into())));
+        ws.send_binary(&[7u8; 100_000]).unwrap();
+        assert_eq!(ws.recv().unwrap(), Some(Incoming::Binary(vec![7u8; 100_000])));
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        match ws.recv().unwrap() {
+            Some(Incoming::Close(frame)) => assert_eq!(frame.code(), CloseCode::NORMAL),
+            other => panic!("expected the echoed close, got {other:?}"),
+        }
+        assert_eq!(ws.recv().unwrap(), None);
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn keepalive_runs_through_the_tls_wrapper() {
+    bounded(30, || {
+        let (server_config, cert, _pem) =
+            wss_echo_server_blocking::tls::self_signed_server().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A server that completes the TLS and WebSocket handshakes, then reads nothing more
+        // (so never answers a ping) until the client is done.
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let session = rustls::ServerConnection::new(server_config).unwrap();
+            let stream = wss_echo_server_blocking::Tls(rustls::StreamOwned::new(session, tcp));
+            let ws = blocking::accept(stream).unwrap();
+            let _ = done_rx.recv_timeout(Duration::from_secs(20));
+            drop(ws);
+        });
+        let config = Config::new()
+            .keepalive_interval(Some(wsmachine::Duration::from_millis(100)))
+            .pong_timeout(wsmachine::Duration::from_millis(200));
+        let mut ws = tls_client(addr, cert, config);
+        let started = std::time::Instant::now();
+        match ws.recv() {
+            Err(blocking::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
+            other => panic!("expected a pong timeout, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert_eq!(ws.recv().unwrap(), None);
+        done_tx.send(()).unwrap();
+        server.join().unwrap();
     });
 }

@@ -9,7 +9,6 @@ mod adapter_support;
 mod wss_echo_server;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_support::{big_config, big_payload, client_frame, REQUEST};
@@ -430,15 +429,8 @@ async fn wss_with_the_example_server() {
             let (tcp, _) = listener.accept().await.unwrap();
             wss_echo_server::serve(tcp, acceptor).await.unwrap();
         });
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls_config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config));
+        let tls_config = wss_echo_server::tls::client_trusting(cert).unwrap();
+        let connector = tokio_rustls::TlsConnector::from(tls_config);
         let tcp = TcpStream::connect(addr).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let tls = connector.connect(name, tcp).await.unwrap();
