@@ -276,20 +276,25 @@ fn tungstenite_client_sees_the_403() {
     });
 }
 
+/// A server connection with a 100 ms keepalive (200 ms pong deadline), and its peer's raw
+/// socket, which has sent the upgrade request and will do nothing else unless told to.
+fn server_with_a_silent_peer() -> (TcpStream, blocking::WebSocket<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    peer.write_all(REQUEST).unwrap();
+    let config = Config::new()
+        .keepalive_interval(Some(wsmachine::Duration::from_millis(100)))
+        .pong_timeout(wsmachine::Duration::from_millis(200));
+    let ws = blocking::accept_with(listener.accept().unwrap().0, config, |_| Decision::accept())
+        .unwrap();
+    (peer, ws)
+}
+
 #[test]
 fn keepalive_detects_a_silent_peer() {
     bounded(20, || {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         // A peer that completes the handshake and then never answers anything.
-        let mut silent = TcpStream::connect(addr).unwrap();
-        silent.write_all(REQUEST).unwrap();
-        let config = Config::new()
-            .keepalive_interval(Some(wsmachine::Duration::from_millis(100)))
-            .pong_timeout(wsmachine::Duration::from_millis(200));
-        let mut ws =
-            blocking::accept_with(listener.accept().unwrap().0, config, |_| Decision::accept())
-                .unwrap();
+        let (mut silent, mut ws) = server_with_a_silent_peer();
         let started = std::time::Instant::now();
         match ws.recv() {
             Err(blocking::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
@@ -479,17 +484,8 @@ fn a_large_message_streams_through_a_small_buffer() {
 #[test]
 fn keepalive_bounds_a_send_to_a_peer_that_stops_reading() {
     bounded(30, || {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         // A peer that completes the handshake and then neither reads nor answers.
-        let mut stuck = TcpStream::connect(addr).unwrap();
-        stuck.write_all(REQUEST).unwrap();
-        let config = Config::new()
-            .keepalive_interval(Some(wsmachine::Duration::from_millis(100)))
-            .pong_timeout(wsmachine::Duration::from_millis(200));
-        let mut ws =
-            blocking::accept_with(listener.accept().unwrap().0, config, |_| Decision::accept())
-                .unwrap();
+        let (stuck, mut ws) = server_with_a_silent_peer();
         let message = vec![0x5a; 1 << 20];
         let started = std::time::Instant::now();
         // Loopback buffers hold a few MiB at most; well before 256 MiB a send must block,
