@@ -21,7 +21,7 @@
 //! # Timers
 //!
 //! The connection's deadlines (handshake, keepalive, pong, idle, close) are honoured while a
-//! call waits for bytes: before each read the adapter sets the stream's read timeout to the
+//! call waits for bytes: before each read the adapter bounds the stream's read timeout by the
 //! time left until [`Connection::poll_timeout`], and a read that times out calls
 //! [`Connection::handle_timeout`]. They are honoured while a call waits to write, too: while
 //! a deadline is armed, the write timeout is set the same way, so a peer that stops reading
@@ -33,8 +33,8 @@
 //! A generic `Read` has no timeout, so the stream must implement [`Transport`], which says
 //! how to set one (and how to close the stream). It is implemented for `TcpStream` (and
 //! `UnixStream`); for a TLS stream over a socket, implement it on a wrapper by forwarding to
-//! the socket (`examples/wss_echo_server_blocking.rs` has one for rustls). [`NoTimeout`] wraps a stream that cannot time out: deadlines are then only
-//! checked when bytes arrive.
+//! the socket (`examples/wss_echo_server_blocking.rs` has one for rustls). [`NoTimeout`]
+//! wraps a stream that cannot time out: deadlines are then only checked when bytes arrive.
 //!
 //! One thread drives the connection: keepalive pings go out only while a call is running
 //! (typically [`WebSocket::recv`]). For concurrent reading and writing, use the tokio adapter.
@@ -389,24 +389,23 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// otherwise restores the caller's setting (none) if this adapter had changed it.
     /// Returns whether a write that times out means a deadline is due.
     fn bound_write(&mut self) -> Result<bool, Error> {
-        let deadline = self.driver.poll_timeout();
-        let timeout = deadline.map(|at| {
-            let left: std::time::Duration = (at - self.now()).into();
-            left.max(std::time::Duration::from_millis(1))
-        });
-        // A timeout a little shorter than the time left only costs a retry, so the stream's
-        // is changed (a system call) when it would fire late or far too early.
-        let stale = match (timeout, self.write_timeout) {
-            (Some(left), Some(set)) => set > left || set < left / 2,
-            (wanted, set) => wanted != set,
-        };
-        if stale {
+        let timeout = self.wait_limit(self.now());
+        if must_reset(self.write_timeout, timeout) {
             if let Err(e) = self.stream.set_write_timeout(timeout) {
                 return self.transport_failed(e);
             }
             self.write_timeout = timeout;
         }
         Ok(timeout.is_some())
+    }
+
+    /// How long a read or write may wait: until the next deadline (at least 1 ms, so a
+    /// deadline that is due still bounds the wait), or `None` while none is armed.
+    fn wait_limit(&self, now: crate::Instant) -> Option<std::time::Duration> {
+        self.driver.poll_timeout().map(|at| {
+            let left: std::time::Duration = (at - now).into();
+            left.max(std::time::Duration::from_millis(1))
+        })
     }
 
     fn close_transport(&mut self) {
@@ -434,11 +433,8 @@ impl<S: Read + Write + Transport> WebSocket<S> {
                 return self.driver.on_timeout(now).map_err(Error::from);
             }
         }
-        let timeout = deadline.map(|at| {
-            let left: std::time::Duration = (at - now).into();
-            left.max(std::time::Duration::from_millis(1))
-        });
-        if timeout != self.read_timeout {
+        let timeout = self.wait_limit(now);
+        if must_reset(self.read_timeout, timeout) {
             if let Err(e) = self.stream.set_read_timeout(timeout) {
                 return self.transport_failed(e);
             }
@@ -513,5 +509,34 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// The stream, mutably (writing to it directly corrupts the connection).
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stream
+    }
+}
+
+/// Whether a stream timeout last set to `set` has to change (a system call) so that a wait
+/// ends by `wanted`. One a little shorter than needed is kept: it only costs a wake-up that
+/// finds no deadline due, and the wait starts again. One that would fire late or far too
+/// early is replaced, as is any change to or from no timeout.
+fn must_reset(set: Option<std::time::Duration>, wanted: Option<std::time::Duration>) -> bool {
+    match (set, wanted) {
+        (Some(set), Some(wanted)) => set > wanted || set < wanted / 2,
+        (set, wanted) => set != wanted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::must_reset;
+    use std::time::Duration;
+
+    #[test]
+    fn a_timeout_is_reset_only_when_it_would_fire_late_or_far_too_early() {
+        let ms = Duration::from_millis;
+        assert!(!must_reset(None, None));
+        assert!(must_reset(None, Some(ms(100))));
+        assert!(must_reset(Some(ms(100)), None));
+        assert!(!must_reset(Some(ms(100)), Some(ms(100))));
+        assert!(!must_reset(Some(ms(60)), Some(ms(100))), "a little early is kept");
+        assert!(must_reset(Some(ms(40)), Some(ms(100))), "far too early is replaced");
+        assert!(must_reset(Some(ms(101)), Some(ms(100))), "late is replaced");
     }
 }
