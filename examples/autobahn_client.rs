@@ -12,7 +12,7 @@ use wsmachine::{Config, Incoming, Outgoing};
 const AGENT: &str = "wsmachine";
 
 #[tokio::main]
-async fn main() -> Result<(), ws::Error> {
+async fn main() -> Result<(), wsmachine::AdapterError> {
     let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let base = base.trim_end_matches('/');
     // The fuzzingserver may listen a moment before it serves: retry for up to 20 s.
@@ -48,7 +48,7 @@ fn config() -> Config {
     Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20)
 }
 
-async fn case_count(base: &str) -> Result<u32, ws::Error> {
+async fn case_count(base: &str) -> Result<u32, wsmachine::AdapterError> {
     let (mut socket, _) = ws::connect_url(&format!("{base}/getCaseCount"), config()).await?;
     let mut count = None;
     while let Some(incoming) = socket.recv().await? {
@@ -56,10 +56,11 @@ async fn case_count(base: &str) -> Result<u32, ws::Error> {
             count = text.trim().parse().ok();
         }
     }
-    count.ok_or_else(|| ws::Error::Io(std::io::Error::other("no case count received")))
+    count
+        .ok_or_else(|| wsmachine::AdapterError::Io(std::io::Error::other("no case count received")))
 }
 
-async fn run_case(url: &str) -> Result<(), ws::Error> {
+async fn run_case(url: &str) -> Result<(), wsmachine::AdapterError> {
     let (mut socket, _) = ws::connect_url(url, config()).await?;
     loop {
         match socket.recv().await {

@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(url: &str) -> Result<(), ws::Error> {
+async fn run(url: &str) -> Result<(), wsmachine::AdapterError> {
     let (socket, _response) = ws::connect_url(url, Config::new()).await?;
     let (mut reader, mut writer) = socket.split();
     let sender = tokio::spawn(async move {
@@ -40,7 +40,7 @@ async fn run(url: &str) -> Result<(), ws::Error> {
         }
         writer.close(CloseCode::NORMAL, "").await?;
         // Keep the writer until the connection ends: dropping it is no close of its own.
-        Ok::<_, ws::Error>(writer)
+        Ok::<_, wsmachine::AdapterError>(writer)
     });
     let mut closed_by_peer = None;
     while let Some(incoming) = reader.recv().await? {
@@ -53,19 +53,21 @@ async fn run(url: &str) -> Result<(), ws::Error> {
     }
     match closed_by_peer {
         Some(frame) if frame.code() == CloseCode::NORMAL => Ok(()),
-        Some(frame) => Err(ws::Error::Io(std::io::Error::other(format!(
+        Some(frame) => Err(wsmachine::AdapterError::Io(std::io::Error::other(format!(
             "server closed with code {} ({:?})",
             frame.code(),
             frame.reason()
         )))),
-        None => Err(ws::Error::Closed),
+        None => Err(wsmachine::AdapterError::Closed),
     }
     .and_then(|()| {
         if sender.is_finished() {
             Ok(())
         } else {
             sender.abort();
-            Err(ws::Error::Io(std::io::Error::other("the server closed before the input ended")))
+            Err(wsmachine::AdapterError::Io(std::io::Error::other(
+                "the server closed before the input ended",
+            )))
         }
     })
 }

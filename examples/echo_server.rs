@@ -29,7 +29,7 @@ fn config() -> Config {
     Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20)
 }
 
-async fn serve(tcp: tokio::net::TcpStream) -> Result<(), ws::Error> {
+async fn serve(tcp: tokio::net::TcpStream) -> Result<(), wsmachine::AdapterError> {
     tcp.set_nodelay(true)?;
     let mut socket = ws::accept_with(tcp, config(), |_request| Decision::accept()).await?;
     while let Some(incoming) = socket.recv().await? {

@@ -33,7 +33,7 @@ fn config() -> Config {
     Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20)
 }
 
-fn serve(tcp: TcpStream) -> Result<(), blocking::Error> {
+fn serve(tcp: TcpStream) -> Result<(), wsmachine::AdapterError> {
     tcp.set_nodelay(true)?;
     let mut ws = blocking::accept_with(tcp, config(), |_request| Decision::accept())?;
     while let Some(incoming) = ws.recv()? {

@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use crate::close::CloseCode;
+use crate::wire::close::CloseCode;
 
 /// The connection failed because of the peer.
 ///

@@ -188,40 +188,42 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod close;
-mod config;
+// The layers, from the bottom up; each imports only from the ones above it in this list.
+mod buffer;
 mod connection;
-mod driver;
 mod error;
-pub mod frame;
 mod handshake;
-mod mask;
-mod reassemble;
-mod rng;
+mod http;
+mod io;
 mod time;
-mod utf8;
+mod wire;
 
 #[cfg(feature = "std")]
-mod adapter;
-#[cfg(feature = "std")]
-pub mod blocking;
+pub use crate::io::blocking;
 #[cfg(feature = "tokio")]
-pub mod tokio;
+pub use crate::io::tokio;
+pub use crate::wire::frame;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-#[cfg(feature = "std")]
-pub use crate::adapter::{AdapterError, DEFAULT_HANDSHAKE_TIMEOUT};
-pub use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
-pub use crate::config::{Config, MIN_RECEIVE_BUFFER};
+// The vocabulary every layer shares.
+pub use crate::error::{Error, ErrorKind, UsageError};
+pub use crate::time::{Duration, Instant};
+// The wire layer.
+pub use crate::wire::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
+// The handshake.
+pub use crate::handshake::{Accept, ClientRequest, Header, Reject, Request, Response};
+// The connection.
+pub use crate::connection::config::{Config, MIN_RECEIVE_BUFFER};
 pub use crate::connection::{
     Connection, Event, Fragment, Message, MessageKind, Received, Role, State, Transmit,
 };
-pub use crate::driver::{Decision, HttpResponse, Incoming, Outgoing};
-pub use crate::error::{Error, ErrorKind, UsageError};
-pub use crate::handshake::{Accept, ClientRequest, Header, Reject, Request, Response};
-pub use crate::reassemble::{OwnedMessage, Reassembler};
-pub use crate::time::{Duration, Instant};
+// Buffers.
+pub use crate::buffer::reassemble::{OwnedMessage, Reassembler};
+// The I/O layer: what every adapter shares.
+#[cfg(feature = "std")]
+pub use crate::io::error::AdapterError;
+pub use crate::io::owned::{Decision, HttpResponse, Incoming, Outgoing};

@@ -117,7 +117,7 @@ fn server_closes_first_with_its_code() {
             other => panic!("expected the server's close, got {other:?}"),
         }
         assert_eq!(ws.recv().unwrap(), None);
-        assert!(matches!(ws.send_text("late"), Err(blocking::Error::Closed)));
+        assert!(matches!(ws.send_text("late"), Err(wsmachine::AdapterError::Closed)));
         let seen = server.join().unwrap();
         assert!(matches!(&seen[..], [Incoming::Close(f)] if f.code() == CloseCode::GOING_AWAY));
     });
@@ -239,14 +239,14 @@ fn server_rejects_with_403_and_client_sees_it() {
                 }
             });
             match result {
-                Err(blocking::Error::Rejected { status }) => status,
+                Err(wsmachine::AdapterError::Rejected { status }) => status,
                 other => panic!("expected a rejection, got {other:?}"),
             }
         });
         let tcp = TcpStream::connect(addr).unwrap();
         let request = ClientRequest::new("localhost", "/").origin("https://evil.example");
         match blocking::connect(tcp, &request, Config::new()) {
-            Err(blocking::Error::Refused(response)) => {
+            Err(wsmachine::AdapterError::Refused(response)) => {
                 assert_eq!(response.status(), 403);
                 assert_eq!(response.body(), b"forbidden origin");
             }
@@ -272,7 +272,10 @@ fn tungstenite_client_sees_the_403() {
             }
             other => panic!("expected HTTP 403, got {:?}", other.map(|(_, r)| r)),
         }
-        assert!(matches!(server.join().unwrap(), blocking::Error::Rejected { status: 403 }));
+        assert!(matches!(
+            server.join().unwrap(),
+            wsmachine::AdapterError::Rejected { status: 403 }
+        ));
     });
 }
 
@@ -297,7 +300,9 @@ fn keepalive_detects_a_silent_peer() {
         let (mut silent, mut ws) = server_with_a_silent_peer();
         let started = std::time::Instant::now();
         match ws.recv() {
-            Err(blocking::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
+            Err(wsmachine::AdapterError::Protocol(e)) => {
+                assert_eq!(e.kind(), ErrorKind::PongTimeout)
+            }
             other => panic!("expected a pong timeout, got {other:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -322,7 +327,9 @@ fn handshake_deadline_closes_a_client_that_never_finishes() {
         let config = Config::new().handshake_timeout(Some(wsmachine::Duration::from_millis(200)));
         let started = std::time::Instant::now();
         match blocking::accept_with(listener.accept().unwrap().0, config, |_| Decision::accept()) {
-            Err(blocking::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::HandshakeTimeout),
+            Err(wsmachine::AdapterError::Protocol(e)) => {
+                assert_eq!(e.kind(), ErrorKind::HandshakeTimeout)
+            }
             other => panic!("expected a handshake timeout, got {:?}", other.map(|_| ())),
         }
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -332,9 +339,45 @@ fn handshake_deadline_closes_a_client_that_never_finishes() {
     });
 }
 
+/// A stream that never delivers a byte: it records the read timeouts the adapter sets, and
+/// its reads end at once (the stream ended), so the test needs no 10 s wait.
+#[derive(Default)]
+struct SilentStream {
+    read_timeouts: Vec<Option<Duration>>,
+}
+
+impl std::io::Read for SilentStream {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Ok(0)
+    }
+}
+
+impl std::io::Write for SilentStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl blocking::Transport for SilentStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.read_timeouts.push(timeout);
+        Ok(())
+    }
+}
+
 #[test]
-fn default_handshake_deadline_is_ten_seconds() {
-    assert_eq!(wsmachine::DEFAULT_HANDSHAKE_TIMEOUT, wsmachine::Duration::from_secs(10));
+fn a_default_accept_bounds_the_handshake_by_ten_seconds() {
+    let mut stream = SilentStream::default();
+    let result = blocking::accept(&mut stream);
+    assert!(matches!(result, Err(wsmachine::AdapterError::Protocol(_))));
+    // The first read waited no longer than the opening-handshake deadline of the default
+    // configuration: 10 s from the connection's start, less the little time since.
+    let first = stream.read_timeouts.first().copied().flatten().expect("a bounded read");
+    assert!(first <= Duration::from_secs(10) && first > Duration::from_secs(9), "{first:?}");
 }
 
 #[test]
@@ -433,7 +476,7 @@ fn connect_url_and_bad_urls() {
         server.join().unwrap();
         for bad in ["http://localhost/", "wss://localhost/", "ws://"] {
             let err = blocking::connect_url(bad, Config::new()).map(|_| ()).unwrap_err();
-            assert!(matches!(err, blocking::Error::InvalidUrl(_)), "{bad}: {err}");
+            assert!(matches!(err, wsmachine::AdapterError::InvalidUrl(_)), "{bad}: {err}");
         }
     });
 }
@@ -499,7 +542,7 @@ fn keepalive_bounds_a_send_to_a_peer_that_stops_reading() {
             assert!(sent < 256, "every send went through to a peer that reads nothing");
         };
         match error {
-            blocking::Error::Protocol(e) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
+            wsmachine::AdapterError::Protocol(e) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
             other => panic!("expected a pong timeout, got {other:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
@@ -577,7 +620,9 @@ fn keepalive_runs_through_the_tls_wrapper() {
         let mut ws = tls_client(addr, cert, config);
         let started = std::time::Instant::now();
         match ws.recv() {
-            Err(blocking::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
+            Err(wsmachine::AdapterError::Protocol(e)) => {
+                assert_eq!(e.kind(), ErrorKind::PongTimeout)
+            }
             other => panic!("expected a pong timeout, got {other:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());

@@ -101,7 +101,10 @@ async fn exchange(socket: &mut ws::WebSocket) {
         other => panic!("expected the close reply, got {other:?}"),
     }
     assert_eq!(socket.recv().await.unwrap(), None);
-    assert!(matches!(socket.send(Outgoing::text("late")).await, Err(ws::Error::Closed)));
+    assert!(matches!(
+        socket.send(Outgoing::text("late")).await,
+        Err(wsmachine::AdapterError::Closed)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,13 +271,13 @@ async fn server_rejects_with_403_and_client_sees_it() {
             })
             .await;
             match result {
-                Err(ws::Error::Rejected { status }) => status,
+                Err(wsmachine::AdapterError::Rejected { status }) => status,
                 other => panic!("expected a rejection, got {:?}", other.map(|_| ())),
             }
         });
         let tcp = TcpStream::connect(addr).await.unwrap();
         match ws::connect(tcp, &ClientRequest::new("localhost", "/admin"), Config::new()).await {
-            Err(ws::Error::Refused(response)) => {
+            Err(wsmachine::AdapterError::Refused(response)) => {
                 assert_eq!(response.status(), 403);
                 assert_eq!(response.body(), b"forbidden");
             }
@@ -299,7 +302,9 @@ async fn keepalive_detects_a_silent_peer() {
         let mut socket = ws::accept_with(tcp, config, |_| Decision::accept()).await.unwrap();
         let started = std::time::Instant::now();
         match socket.recv().await {
-            Err(ws::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::PongTimeout),
+            Err(wsmachine::AdapterError::Protocol(e)) => {
+                assert_eq!(e.kind(), ErrorKind::PongTimeout)
+            }
             other => panic!("expected a pong timeout, got {other:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -323,7 +328,9 @@ async fn handshake_deadline_closes_a_client_that_never_finishes() {
         let tcp = listener.accept().await.unwrap().0;
         let started = std::time::Instant::now();
         match ws::accept_with(tcp, config, |_| Decision::accept()).await {
-            Err(ws::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::HandshakeTimeout),
+            Err(wsmachine::AdapterError::Protocol(e)) => {
+                assert_eq!(e.kind(), ErrorKind::HandshakeTimeout)
+            }
             other => panic!("expected a handshake timeout, got {:?}", other.map(|_| ())),
         }
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -461,9 +468,12 @@ async fn invalid_sends_are_refused_before_queueing() {
             Outgoing::Ping(vec![0; 126]),
         ];
         for message in refused {
-            assert!(matches!(socket.send(message).await, Err(ws::Error::Usage(_))));
+            assert!(matches!(socket.send(message).await, Err(wsmachine::AdapterError::Usage(_))));
         }
-        assert!(matches!(socket.close(CloseCode(999), "").await, Err(ws::Error::Usage(_))));
+        assert!(matches!(
+            socket.close(CloseCode(999), "").await,
+            Err(wsmachine::AdapterError::Usage(_))
+        ));
         socket.send(Outgoing::text("still open")).await.unwrap();
         assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Text("still open".into())));
         socket.close(CloseCode::NORMAL, "").await.unwrap();
@@ -517,7 +527,7 @@ async fn a_protocol_violation_is_returned_once_and_answered_with_1002() {
         let mut socket = ws::accept(listener.accept().await.unwrap().0).await.unwrap();
         assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Text("fine".into())));
         match socket.recv().await {
-            Err(ws::Error::Protocol(e)) => {
+            Err(wsmachine::AdapterError::Protocol(e)) => {
                 assert_eq!(e.close_code(), Some(CloseCode::PROTOCOL_ERROR));
             }
             other => panic!("expected a protocol error, got {other:?}"),
@@ -585,7 +595,9 @@ async fn invalid_utf8_late_in_a_large_frame_fails_with_1007() {
         let tcp = listener.accept().await.unwrap().0;
         let mut socket = ws::accept_with(tcp, config, |_| Decision::accept()).await.unwrap();
         match socket.recv().await {
-            Err(ws::Error::Protocol(e)) => assert_eq!(e.kind(), ErrorKind::InvalidUtf8),
+            Err(wsmachine::AdapterError::Protocol(e)) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidUtf8)
+            }
             other => panic!("expected invalid UTF-8, got {other:?}"),
         }
         assert_eq!(socket.recv().await.unwrap(), None);

@@ -1,21 +1,23 @@
 //! [`Connection`]: the only place a WebSocket's state changes.
 
+pub(crate) mod config;
 mod receive;
+mod rng;
 mod send;
 mod timer;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use crate::close::{CloseCode, CloseFrame};
-use crate::config::Config;
+use self::config::Config;
+use self::rng::KeyStream;
+use crate::error::UsageError;
 use crate::error::{Error, ErrorKind, Reply};
-use crate::handshake::head::HeadScanner;
 use crate::handshake::{self, ClientOffer, ClientRequest, Offer, Request, Response};
-use crate::rng::KeyStream;
+use crate::http::head::HeadScanner;
 use crate::time::Instant;
-use crate::utf8::Utf8Validator;
-use crate::UsageError;
+use crate::wire::close::{CloseCode, CloseFrame};
+use crate::wire::utf8::Utf8Validator;
 
 use self::receive::FrameProgress;
 use self::timer::{Timer, TimerTable};

@@ -2,17 +2,17 @@
 
 use alloc::boxed::Box;
 
+use super::config::Config;
 use super::{
     Connection, ControlPayload, Event, Fragment, InMessage, Message, MessageKind, Phase, Received,
     Role, Transport,
 };
-use crate::close::{parse_close_payload, CloseFrame, ClosePayloadError};
-use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::frame::{apply_mask, FrameError, FrameHeader, Opcode};
 use crate::handshake;
 use crate::time::Instant;
-use crate::utf8::{self, Utf8Validator};
+use crate::wire::close::{parse_close_payload, CloseFrame, ClosePayloadError};
+use crate::wire::frame::{apply_mask, FrameError, FrameHeader, Opcode};
+use crate::wire::utf8::{self, Utf8Validator};
 
 use super::timer::Timer;
 

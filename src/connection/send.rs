@@ -2,12 +2,12 @@
 //! protocol owes the peer.
 
 use super::{Connection, MessageKind, Phase, Role, Transmit, Transport};
-use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 use crate::error::UsageError;
-use crate::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, Accept, Reject};
-use crate::mask::copy_masked;
 use crate::time::Instant;
+use crate::wire::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
+use crate::wire::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::wire::mask::copy_masked;
 
 impl Connection {
     /// Writes bytes the protocol owes the peer into `out`: the client's upgrade request, an

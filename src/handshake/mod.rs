@@ -1,307 +1,42 @@
 //! The opening handshake (RFC 6455 §4) as pure functions over borrowed bytes.
 //!
-//! Nothing here does I/O or keeps connection state: the server side parses and validates an
-//! upgrade request ([`Request`]) and writes the `101` answer ([`Accept`]) or an HTTP error
-//! ([`Reject`]); the client side writes the upgrade request ([`ClientRequest`]) and parses and
-//! validates the server's answer ([`Response`]). [`head::HeadScanner`] finds where a head ends
-//! in a growing buffer.
+//! Nothing here does I/O or keeps connection state. The server side parses and validates an
+//! upgrade request ([`Request`], `request.rs`) and writes the `101` answer ([`Accept`],
+//! `accept.rs`) or an HTTP refusal ([`Reject`], `reject.rs`); the client side writes the
+//! upgrade request ([`ClientRequest`], `client.rs`) and parses and validates the server's
+//! answer ([`Response`], `response.rs`). `key.rs` holds the nonce and its accept value,
+//! `extension.rs` the `Sec-WebSocket-Extensions` negotiation.
 //!
 //! Every function is total: malformed, truncated or hostile input gives an error, never a
 //! panic, and work and allocation are linear in the input.
 
-pub(crate) mod head;
-
+mod accept;
 mod client;
-mod server;
+mod extension;
+mod key;
+mod reject;
+mod request;
+mod response;
 
-#[allow(unused_imports)]
-pub(crate) use client::{parse_response, validate_response, write_request, ClientOffer};
-pub use client::{ClientRequest, Response};
-#[allow(unused_imports)]
-pub(crate) use server::{
-    accept_len, error_response, parse_request, parse_whole_request, reject_len, status_for,
-    write_accept, write_reject, Offer,
-};
-pub use server::{Accept, Reject, Request};
+pub(crate) use accept::write_accept;
+pub use accept::Accept;
+pub use client::ClientRequest;
+pub(crate) use client::{write_request, ClientOffer};
+pub(crate) use reject::write_reject;
+pub use reject::Reject;
+pub use request::Request;
+pub(crate) use request::{error_response, parse_request, parse_whole_request, status_for, Offer};
+pub use response::Response;
+pub(crate) use response::{parse_response, validate_response};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-
-/// The GUID RFC 6455 §1.3 appends to the key: "258EAFA5-E914-47DA-95CA-C5AB0DC85B11".
-const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// One header line of a parsed request or response, borrowing the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Header<'a> {
-    /// The header name as sent (compare it case-insensitively).
-    pub name: &'a str,
-    /// The header value as sent, without the surrounding whitespace.
-    pub value: &'a [u8],
-}
-
-/// The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key`.
-///
-/// RFC 6455 §4.2.2: "The value of this header field is constructed by concatenating /key/
-/// ... with the string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", taking the SHA-1 hash of this
-/// concatenated value to obtain a 20-byte value and base64-encoding ... this 20-byte hash."
-/// `key` is the base64 text exactly as sent, not its decoded bytes.
-pub(crate) fn accept_key(key: &[u8]) -> [u8; 28] {
-    let mut sha = sha1_smol::Sha1::new();
-    sha.update(key);
-    sha.update(WEBSOCKET_GUID);
-    let digest = sha.digest().bytes();
-    let mut out = [0u8; 28];
-    // Twenty bytes always encode to exactly 28 base64 characters, so this cannot fail.
-    let _written = STANDARD.encode_slice(digest, &mut out);
-    out
-}
-
-/// The base64 text of a 16-byte `Sec-WebSocket-Key` nonce (RFC 6455 §4.1).
-fn encode_key(key: [u8; 16]) -> [u8; 24] {
-    let mut out = [0u8; 24];
-    // Sixteen bytes always encode to exactly 24 base64 characters, so this cannot fail.
-    let _written = STANDARD.encode_slice(key, &mut out);
-    out
-}
-
-/// Whether `value` is a `Sec-WebSocket-Key` as RFC 6455 §4.1 requires: "a base64-encoded
-/// (see Section 4 of \[RFC4648\]) value that, when decoded, is 16 bytes in length".
-fn is_valid_key(value: &[u8]) -> bool {
-    // Sixteen bytes encode to 24 characters with padding; check the length before decoding
-    // so an arbitrarily long value costs nothing.
-    if value.len() != 24 {
-        return false;
-    }
-    // Exactly what the base64 crate's canonical decoding accepts as 16 bytes, checked without
-    // decoding: 22 symbols and "==", the last symbol carrying 2 bits of the 16th byte and 4
-    // bits that must be zero (only A, Q, g and w), no padding anywhere else.
-    let (symbols, padding) = value.split_at(22);
-    padding == b"=="
-        && symbols.iter().all(|&b| BASE64_SYMBOL[usize::from(b)])
-        && matches!(symbols[21], b'A' | b'Q' | b'g' | b'w')
-}
-
-/// Which bytes are symbols of the standard base64 alphabet (RFC 4648 §4).
-const BASE64_SYMBOL: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
-        b += 1;
-    }
-    table
-};
-
-/// Whether `b` is a `tchar` (RFC 7230 §3.2.6).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
-}
-
-/// Whether `s` is a non-empty RFC 7230 `token`.
-fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
-}
-
-/// Whether a header may be written: `name` is a non-empty RFC 7230 token and `value` holds
-/// no CR, LF or NUL (any of which would let the value end the line and inject headers).
-pub(crate) fn valid_header(name: &str, value: &[u8]) -> bool {
-    is_token(name.as_bytes()) && valid_value(value)
-}
-
-/// Whether a header value holds no CR, LF or NUL.
-fn valid_value(value: &[u8]) -> bool {
-    !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
-}
-
-/// `bytes` without leading and trailing optional whitespace (SP and HTAB, RFC 7230 `OWS`).
-fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(bytes.len());
-    let rest = bytes.get(start..).unwrap_or(&[]);
-    let end = rest.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |i| i + 1);
-    rest.get(..end).unwrap_or(&[])
-}
-
-/// The values of every header called `name` (case-insensitively), in order.
-fn header_values<'h, 'i>(
-    headers: &'h [Header<'i>],
-    name: &'h str,
-) -> impl Iterator<Item = &'i [u8]> + 'h
-where
-    'i: 'h,
-{
-    headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
-}
-
-/// The value of the first header called `name` (case-insensitively).
-fn find_header<'i>(headers: &[Header<'i>], name: &str) -> Option<&'i [u8]> {
-    header_values(headers, name).next()
-}
-
-/// How many headers are called `name` (case-insensitively).
-fn count_headers(headers: &[Header<'_>], name: &str) -> usize {
-    header_values(headers, name).count()
-}
-
-/// The elements of a comma-separated list (RFC 7230 §7 `#rule`), trimmed of optional
-/// whitespace; empty elements are skipped, as §7 asks recipients to do.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|&b| b == b',').map(trim_ows).filter(|t| !t.is_empty())
-}
-
-/// Whether any header called `name` lists `token`, both compared case-insensitively.
-fn header_contains_token(headers: &[Header<'_>], name: &str, token: &str) -> bool {
-    header_values(headers, name).flat_map(tokens).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
-}
-
-/// The extension offers in a `Sec-WebSocket-Extensions` value (RFC 6455 §9.1): split at
-/// commas that are not inside a quoted-string, trimmed, empty ones skipped. Linear.
-fn split_offers(value: &[u8]) -> Offers<'_> {
-    Offers { rest: value }
-}
-
-/// The iterator [`split_offers`] returns.
-struct Offers<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for Offers<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        while !self.rest.is_empty() {
-            let mut in_quotes = false;
-            let mut escaped = false;
-            let mut end = self.rest.len();
-            for (i, &b) in self.rest.iter().enumerate() {
-                if escaped {
-                    escaped = false;
-                } else if in_quotes {
-                    match b {
-                        b'\\' => escaped = true,
-                        b'"' => in_quotes = false,
-                        _ => {}
-                    }
-                } else if b == b'"' {
-                    in_quotes = true;
-                } else if b == b',' {
-                    end = i;
-                    break;
-                }
-            }
-            let offer = trim_ows(self.rest.get(..end).unwrap_or(&[]));
-            self.rest = self.rest.get(end.saturating_add(1)..).unwrap_or(&[]);
-            if !offer.is_empty() {
-                return Some(offer);
-            }
-        }
-        None
-    }
-}
-
-/// The extension offers of every header called `name`, as strings; offers that are not
-/// UTF-8 are skipped.
-fn extension_offers<'h, 'i>(
-    headers: &'h [Header<'i>],
-    name: &'h str,
-) -> impl Iterator<Item = &'i str> + 'h
-where
-    'i: 'h,
-{
-    header_values(headers, name)
-        .flat_map(split_offers)
-        .filter_map(|offer| core::str::from_utf8(offer).ok())
-}
-
-/// An extension offer's name: the token before the first `;`, trimmed (RFC 6455 §9.1
-/// `extension-token`).
-fn extension_name(offer: &str) -> &str {
-    let name = offer.split(';').next().unwrap_or("");
-    name.trim_matches(|c| c == ' ' || c == '\t')
-}
-
-/// Where handshake bytes go: counted first to learn the exact length, then written.
-trait Sink {
-    /// Appends `bytes`.
-    fn put(&mut self, bytes: &[u8]);
-}
-
-/// A [`Sink`] that only counts.
-struct Counter(usize);
-
-impl Sink for Counter {
-    fn put(&mut self, bytes: &[u8]) {
-        self.0 = self.0.saturating_add(bytes.len());
-    }
-}
-
-/// A [`Sink`] into a caller's buffer; bytes past its end are dropped (callers size it first).
-struct SliceWriter<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-}
-
-impl Sink for SliceWriter<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos.saturating_add(bytes.len());
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.pos = end;
-    }
-}
-
-impl Sink for alloc::vec::Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-/// Writes `n` in decimal.
-fn put_decimal(sink: &mut impl Sink, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut len = 0;
-    for slot in digits.iter_mut().rev() {
-        // `n % 10` is below 10, so the cast cannot truncate.
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-        len += 1;
-        if n == 0 {
-            break;
-        }
-    }
-    let start = digits.len().saturating_sub(len);
-    sink.put(digits.get(start..).unwrap_or(&[]));
-}
-
-/// Writes `name: value\r\n`.
-fn put_header(sink: &mut impl Sink, name: &str, value: &[u8]) {
-    sink.put(name.as_bytes());
-    sink.put(b": ");
-    sink.put(value);
-    sink.put(b"\r\n");
-}
+pub use crate::http::Header;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::extension::*;
+    use super::key::*;
+    use crate::http::write::put_decimal;
+    use crate::http::*;
     use alloc::vec::Vec;
 
     #[test]
@@ -384,9 +119,14 @@ mod tests {
     }
 
     mod properties {
-        use super::super::head::HeadScanner;
+        use super::super::extension::split_offers;
+        use super::super::key::is_valid_key;
         use super::super::*;
+        use crate::http::head::HeadScanner;
+        use crate::http::tokens;
         use alloc::vec::Vec;
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine as _;
         use proptest::prelude::*;
 
         /// Bytes biased towards the characters HTTP parsing cares about.
@@ -410,19 +150,19 @@ mod tests {
             fn parsers_never_panic(tail in http_bytes(), limit in 0usize..40) {
                 let mut request = b"GET /x HTTP/1.1\r\nUpgrade: websocket\r\n".to_vec();
                 request.extend_from_slice(&tail);
-                if let Ok(r) = server::parse_request(&request, limit) {
+                if let Ok(r) = parse_request(&request, limit) {
                     let _ = (r.path(), r.query(), r.subprotocols().count(), r.extensions().count());
                     let _ = r.offer();
                 }
                 let mut response = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
                 response.extend_from_slice(&tail);
-                let offer = client::write_request(&ClientRequest::new("h", "/"), [7; 16]);
-                if let (Ok(r), Ok((_, offer))) = (client::parse_response(&response, limit), offer) {
-                    let _ = client::validate_response(&r, &offer);
+                let offer = write_request(&ClientRequest::new("h", "/"), [7; 16]);
+                if let (Ok(r), Ok((_, offer))) = (parse_response(&response, limit), offer) {
+                    let _ = validate_response(&r, &offer);
                     let _ = (r.body(), r.subprotocol(), r.extensions().count());
                 }
-                let _ = server::parse_request(&tail, limit);
-                let _ = client::parse_response(&tail, limit);
+                let _ = parse_request(&tail, limit);
+                let _ = parse_response(&tail, limit);
             }
 
             /// The check of the key agrees with decoding it, on keys near the valid ones.

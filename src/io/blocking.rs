@@ -43,14 +43,15 @@ use alloc::boxed::Box;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
-use crate::adapter::{adapter_config, decide_once, handshake_outcome, os_seed, Clock};
-use crate::driver::{Driver, HttpResponse, WsUrl};
-use crate::{
-    ClientRequest, CloseCode, Config, Connection, Decision, Event, Incoming, MessageKind, Outgoing,
-    Request,
-};
-
-pub use crate::adapter::AdapterError as Error;
+use super::clock::{os_seed, Clock};
+use super::driver::{decide_once, Driver};
+use super::error::{handshake_outcome, AdapterError as Error};
+use super::owned::{Decision, HttpResponse, Incoming, Outgoing};
+use super::url::WsUrl;
+use crate::connection::config::Config;
+use crate::connection::{Connection, Event, MessageKind};
+use crate::handshake::{ClientRequest, Request};
+use crate::wire::close::CloseCode;
 
 /// What the blocking adapter needs of a stream besides `Read + Write`: a way to bound how long
 /// a read waits, and a way to close it.
@@ -179,7 +180,7 @@ where
     F: FnOnce(&Request<'_>) -> Decision,
 {
     let clock = Clock::new(std::time::Instant::now());
-    let conn = Connection::server(adapter_config(config), clock.instant(std::time::Instant::now()));
+    let conn = Connection::server(config, clock.instant(std::time::Instant::now()));
     let mut ws = WebSocket::new(stream, conn, clock);
     ws.handshake(&mut decide_once(decide))?;
     Ok(ws)
@@ -199,7 +200,7 @@ pub fn connect<S: Read + Write + Transport>(
 ) -> Result<(WebSocket<S>, HttpResponse), Error> {
     let clock = Clock::new(std::time::Instant::now());
     let now = clock.instant(std::time::Instant::now());
-    let conn = Connection::client(adapter_config(config), request, os_seed()?, now)?;
+    let conn = Connection::client(config, request, os_seed()?, now)?;
     let mut ws = WebSocket::new(stream, conn, clock);
     // A client's handshake ends with the server's response, or fails.
     let response = ws.handshake(&mut |_| Decision::accept())?.ok_or(Error::Closed)?;

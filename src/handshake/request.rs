@@ -5,11 +5,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
 
-use super::{
-    accept_key, extension_offers, find_header, header_values, is_token, is_valid_key, put_decimal,
-    put_header, tokens, trim_ows, valid_header, Counter, Header, Sink, SliceWriter,
-};
-use crate::error::{ErrorKind, UsageError};
+use super::extension::extension_offers;
+use super::key::{accept_key, is_valid_key};
+use crate::error::ErrorKind;
+use crate::http::{find_header, header_values, is_token, tokens, trim_ows, Header};
 
 /// A validated WebSocket upgrade request, borrowing the bytes it was parsed from.
 ///
@@ -360,297 +359,26 @@ pub(crate) fn error_response(status: u16) -> &'static [u8] {
 /// `Sec-WebSocket-Accept` value and the subprotocols the client offered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Offer {
-    accept: [u8; 28],
+    pub(super) accept: [u8; 28],
     /// The offered subprotocols, comma-separated.
-    subprotocols: String,
+    pub(super) subprotocols: String,
 }
 
 impl Offer {
     /// Whether the client offered the subprotocol `name`.
-    fn offers_subprotocol(&self, name: &str) -> bool {
+    pub(super) fn offers_subprotocol(&self, name: &str) -> bool {
         !name.is_empty() && self.subprotocols.split(',').any(|p| p == name)
     }
-}
-
-/// The application's acceptance of an upgrade request: the `101 Switching Protocols` answer.
-///
-/// By default no subprotocol is chosen and no headers are added.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Accept<'a> {
-    subprotocol: Option<&'a str>,
-    headers: &'a [(&'a str, &'a [u8])],
-}
-
-impl<'a> Accept<'a> {
-    /// An acceptance with no subprotocol and no extra headers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Chooses `name`, which must be one the client offered ([`Request::subprotocols`]).
-    ///
-    /// RFC 6455 §4.2.2: the value "MUST be derived from" the client's list, "and thus MUST
-    /// be one of the values" it offered; otherwise the answer is refused with
-    /// [`UsageError::SubprotocolNotOffered`].
-    pub fn subprotocol(mut self, name: &'a str) -> Self {
-        self.subprotocol = Some(name);
-        self
-    }
-
-    /// Adds header lines (name, value) after the handshake's own.
-    ///
-    /// Names must be HTTP tokens and values free of CR, LF and NUL, and the headers the
-    /// handshake writes itself (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`,
-    /// `Sec-WebSocket-Protocol`) may not be repeated; otherwise the answer is refused with
-    /// [`UsageError::InvalidHeader`].
-    pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    /// The chosen subprotocol, if any.
-    pub fn selected_subprotocol(&self) -> Option<&'a str> {
-        self.subprotocol
-    }
-
-    /// The extra header lines.
-    pub fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
-        self.headers
-    }
-}
-
-/// Headers an acceptance may not add, because the handshake writes them.
-const ACCEPT_RESERVED: [&str; 4] =
-    ["Upgrade", "Connection", "Sec-WebSocket-Accept", "Sec-WebSocket-Protocol"];
-
-/// Whether every extra header is valid and none is one of `reserved`.
-fn valid_extra_headers(headers: &[(&str, &[u8])], reserved: &[&str]) -> bool {
-    headers.iter().all(|&(name, value)| {
-        valid_header(name, value) && !reserved.iter().any(|r| r.eq_ignore_ascii_case(name))
-    })
-}
-
-/// Writes the `101` answer.
-fn emit_accept(sink: &mut impl Sink, offer: &Offer, accept: &Accept<'_>) {
-    sink.put(b"HTTP/1.1 101 Switching Protocols\r\n");
-    sink.put(b"Upgrade: websocket\r\n");
-    sink.put(b"Connection: Upgrade\r\n");
-    put_header(sink, "Sec-WebSocket-Accept", &offer.accept);
-    if let Some(name) = accept.subprotocol {
-        put_header(sink, "Sec-WebSocket-Protocol", name.as_bytes());
-    }
-    for &(name, value) in accept.headers {
-        put_header(sink, name, value);
-    }
-    sink.put(b"\r\n");
-}
-
-/// The exact length [`write_accept`] writes for this answer (valid or not).
-pub(crate) fn accept_len(offer: &Offer, accept: &Accept<'_>) -> usize {
-    let mut counter = Counter(0);
-    emit_accept(&mut counter, offer, accept);
-    counter.0
-}
-
-/// Writes the `101 Switching Protocols` answer to `offer` into `out`, returning its length.
-///
-/// RFC 6455 §4.2.2 lists what the answer holds: the status line, "an |Upgrade| header field
-/// with value "websocket"", "a |Connection| header field with value "Upgrade"", "a
-/// |Sec-WebSocket-Accept| header field" with the key's hash, and optionally "a
-/// |Sec-WebSocket-Protocol| header field, with a value /subprotocol/". The application's
-/// extra headers follow.
-///
-/// Errors, with nothing written: a subprotocol the client did not offer
-/// ([`UsageError::SubprotocolNotOffered`]); an invalid or reserved extra header
-/// ([`UsageError::InvalidHeader`]); `out` shorter than the answer
-/// ([`UsageError::BufferTooSmall`] with the exact length).
-pub(crate) fn write_accept(
-    offer: &Offer,
-    accept: &Accept<'_>,
-    out: &mut [u8],
-) -> Result<usize, UsageError> {
-    if let Some(name) = accept.subprotocol {
-        if !offer.offers_subprotocol(name) {
-            return Err(UsageError::SubprotocolNotOffered);
-        }
-    }
-    if !valid_extra_headers(accept.headers, &ACCEPT_RESERVED) {
-        return Err(UsageError::InvalidHeader);
-    }
-    let required = accept_len(offer, accept);
-    if out.len() < required {
-        return Err(UsageError::BufferTooSmall { required });
-    }
-    emit_accept(&mut SliceWriter { buf: out, pos: 0 }, offer, accept);
-    Ok(required)
-}
-
-/// The application's refusal of an upgrade request: an HTTP response that closes the
-/// connection (RFC 6455 §4.2.2: "If the server chooses not to accept the connection, it MUST
-/// return an appropriate HTTP error code").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reject<'a> {
-    status: u16,
-    headers: &'a [(&'a str, &'a [u8])],
-    body: &'a [u8],
-}
-
-impl<'a> Reject<'a> {
-    /// A refusal with `status`, which must be in 200–599 (for example 403, or a 3xx redirect
-    /// with a `Location` header), no extra headers and an empty body.
-    pub fn new(status: u16) -> Self {
-        Self { status, headers: &[], body: &[] }
-    }
-
-    /// Adds header lines (name, value) after the status line.
-    ///
-    /// Names must be HTTP tokens and values free of CR, LF and NUL, and the framing headers
-    /// the response writes itself (`Content-Length`, `Transfer-Encoding`, `Connection`) may
-    /// not be added; otherwise the refusal is refused with [`UsageError::InvalidHeader`].
-    pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    /// Sets the response body; `Content-Length` is written from its length.
-    pub fn body(mut self, body: &'a [u8]) -> Self {
-        self.body = body;
-        self
-    }
-
-    /// The status code.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// The extra header lines.
-    pub fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
-        self.headers
-    }
-
-    /// The body.
-    pub fn body_bytes(&self) -> &'a [u8] {
-        self.body
-    }
-}
-
-/// Headers a refusal may not add, because the response writes its own framing.
-const REJECT_RESERVED: [&str; 3] = ["Content-Length", "Transfer-Encoding", "Connection"];
-
-/// Whether a response with `status` may carry neither a body nor (for 204) a
-/// `Content-Length` (RFC 9110 §6.4.1 and §8.6).
-fn bodiless(status: u16) -> bool {
-    status == 204 || status == 304
-}
-
-/// The canonical reason phrase for `status` (RFC 9110 §15), or `Error` for one without.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        203 => "Non-Authoritative Information",
-        204 => "No Content",
-        205 => "Reset Content",
-        206 => "Partial Content",
-        300 => "Multiple Choices",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        305 => "Use Proxy",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        416 => "Range Not Satisfiable",
-        417 => "Expectation Failed",
-        421 => "Misdirected Request",
-        422 => "Unprocessable Content",
-        425 => "Too Early",
-        426 => "Upgrade Required",
-        428 => "Precondition Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        451 => "Unavailable For Legal Reasons",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        511 => "Network Authentication Required",
-        _ => "Error",
-    }
-}
-
-/// Writes the refusal.
-fn emit_reject(sink: &mut impl Sink, reject: &Reject<'_>) {
-    sink.put(b"HTTP/1.1 ");
-    put_decimal(sink, usize::from(reject.status));
-    sink.put(b" ");
-    sink.put(reason_phrase(reject.status).as_bytes());
-    sink.put(b"\r\n");
-    for &(name, value) in reject.headers {
-        put_header(sink, name, value);
-    }
-    if !bodiless(reject.status) {
-        sink.put(b"Content-Length: ");
-        put_decimal(sink, reject.body.len());
-        sink.put(b"\r\n");
-    }
-    sink.put(b"Connection: close\r\n\r\n");
-    sink.put(reject.body);
-}
-
-/// The exact length [`write_reject`] writes for this refusal (valid or not).
-pub(crate) fn reject_len(reject: &Reject<'_>) -> usize {
-    let mut counter = Counter(0);
-    emit_reject(&mut counter, reject);
-    counter.0
-}
-
-/// Writes the refusal into `out`, returning its length: `HTTP/1.1 {status} {reason}`, the
-/// extra headers, `Content-Length` (left out for 204 and 304, which have no body),
-/// `Connection: close`, then the body.
-///
-/// Errors, with nothing written: a status outside 200–599, or a body with 204 or 304
-/// ([`UsageError::InvalidStatus`]); an invalid or reserved header
-/// ([`UsageError::InvalidHeader`]); `out` shorter than the response
-/// ([`UsageError::BufferTooSmall`] with the exact length).
-pub(crate) fn write_reject(reject: &Reject<'_>, out: &mut [u8]) -> Result<usize, UsageError> {
-    let status = reject.status;
-    if !(200..=599).contains(&status) || (bodiless(status) && !reject.body.is_empty()) {
-        return Err(UsageError::InvalidStatus(status));
-    }
-    if !valid_extra_headers(reject.headers, &REJECT_RESERVED) {
-        return Err(UsageError::InvalidHeader);
-    }
-    let required = reject_len(reject);
-    if out.len() < required {
-        return Err(UsageError::BufferTooSmall { required });
-    }
-    emit_reject(&mut SliceWriter { buf: out, pos: 0 }, reject);
-    Ok(required)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::UsageError;
+    use crate::handshake::accept::accept_len;
+    use crate::handshake::reject::reject_len;
+    use crate::handshake::{write_accept, write_reject, Accept, Reject};
+    use crate::http::status::reason_phrase;
     use alloc::format;
     use alloc::string::ToString;
     use alloc::vec;
@@ -871,7 +599,7 @@ mod tests {
 
     #[test]
     fn a_whole_head_parses_as_the_scanner_would_cut_it() {
-        use super::super::head::HeadScanner;
+        use crate::http::head::HeadScanner;
         let mut cases: Vec<Vec<u8>> = vec![
             MINIMAL.as_bytes().to_vec(),
             CHROMIUM.to_vec(),
@@ -919,7 +647,7 @@ mod tests {
                 0..4,
             ),
         ) {
-            use super::super::head::HeadScanner;
+            use crate::http::head::HeadScanner;
             let mut input = MINIMAL.as_bytes().to_vec();
             for (byte, at) in edits {
                 let at = at.index(input.len() + 1);

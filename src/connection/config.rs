@@ -51,7 +51,7 @@ impl Config {
             max_headers: 128,
             receive_buffer_size: 64 * 1024,
             auto_pong: true,
-            handshake_timeout: None,
+            handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Some(Duration::from_secs(10)),
             keepalive_interval: None,
             pong_timeout: Duration::from_secs(20),

@@ -1,12 +1,13 @@
-//! What the std adapters share: their error type, operating-system seeding and defaults.
+//! The adapters' error type: who failed, and how.
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 use std::io;
 
-use crate::driver::{Handshake, HttpResponse};
-use crate::{Config, Decision, Duration, Request, UsageError};
+use crate::error::UsageError;
+use crate::io::driver::Handshake;
+use crate::io::owned::HttpResponse;
 
 /// Why an adapter call failed. Each variant says who failed and what happened.
 #[derive(Debug)]
@@ -94,15 +95,6 @@ impl From<AdapterError> for io::Error {
     }
 }
 
-/// The opening-handshake deadline the adapters apply when the configuration sets none.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `config` with the adapters' handshake deadline when it has none.
-pub(crate) fn adapter_config(config: Config) -> Config {
-    let timeout = config.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-    config.handshake_timeout(Some(timeout))
-}
-
 /// What a finished opening handshake means for the caller: the connection is open (with the
 /// server's `101` for a client), or the error saying who refused.
 pub(crate) fn handshake_outcome(
@@ -112,57 +104,5 @@ pub(crate) fn handshake_outcome(
         Handshake::Open(response) => Ok(response),
         Handshake::Refused(response) => Err(AdapterError::Refused(Box::new(response))),
         Handshake::Rejected(status) => Err(AdapterError::Rejected { status }),
-    }
-}
-
-/// A server's one-shot `decide` as the callable the driver wants. A connection carries one
-/// request, so a second call cannot happen; it would be refused with 500.
-pub(crate) fn decide_once<F>(decide: F) -> impl FnMut(&Request<'_>) -> Decision
-where
-    F: FnOnce(&Request<'_>) -> Decision,
-{
-    let mut decide = Some(decide);
-    move |request| match decide.take() {
-        Some(decide) => decide(request),
-        None => Decision::reject(500),
-    }
-}
-
-/// A client seed from the operating system's entropy source.
-pub(crate) fn os_seed() -> Result<[u8; 32], AdapterError> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| {
-        AdapterError::Io(io::Error::other(alloc::format!(
-            "no entropy from the operating system: {e}"
-        )))
-    })?;
-    Ok(seed)
-}
-
-/// A monotonic clock turned into the core's [`Instant`](crate::Instant)s.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock<T> {
-    origin: T,
-}
-
-impl<T: Copy + core::ops::Sub<T, Output = std::time::Duration>> Clock<T>
-where
-    T: core::ops::Add<std::time::Duration, Output = T>,
-{
-    pub(crate) fn new(origin: T) -> Self {
-        Self { origin }
-    }
-
-    /// The core's instant for `at`.
-    pub(crate) fn instant(&self, at: T) -> crate::Instant {
-        crate::Instant::from_micros(
-            u64::try_from((at - self.origin).as_micros()).unwrap_or(u64::MAX),
-        )
-    }
-
-    /// The clock's time for the core's `instant`.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn at(&self, instant: crate::Instant) -> T {
-        self.origin + std::time::Duration::from_micros(instant.as_micros())
     }
 }

@@ -18,7 +18,7 @@
 //! +-------------------------------+-------------------------------+
 //! ```
 
-pub use crate::mask::apply_mask;
+pub use super::mask::apply_mask;
 
 /// The longest a frame header can be: 2 bytes, 8 of extended length, 4 of masking key.
 pub const MAX_HEADER_LEN: usize = 14;

@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::connection::{Event, Message, MessageKind};
-use crate::utf8;
+use crate::wire::utf8;
 
 /// A whole message, owned.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]

@@ -1,0 +1,125 @@
+//! The adapters' read buffer: it grows as frames need, reads into uninitialized memory, and is
+//! released while the connection is idle.
+
+use alloc::vec::Vec;
+
+/// The read buffer: bytes read but not yet consumed by the connection, kept at the front.
+///
+/// It starts at [`INPUT_START`] bytes and grows (doubling, at most to
+/// [`Config::receive_buffer_size`](crate::Config::receive_buffer_size)) when the connection
+/// says it needs more room for a frame, or when a read filled all the room it was offered.
+/// Memory is never zeroed just to be overwritten: an async adapter reads into the `Vec`'s
+/// spare capacity ([`Driver::read_with`]), and a blocking read (which needs an initialized
+/// slice) zeroes only space that was never initialized before
+/// ([`Driver::input_space`]).
+#[derive(Debug)]
+pub(crate) struct InputBuffer {
+    /// `buf[start..end]` holds the unconsumed bytes; `buf[..buf.len()]` is initialized
+    /// (`buf.len() == end` after an async read, possibly more after a blocking one).
+    pub(crate) buf: Vec<u8>,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// How large the buffer may be for the next read: grows from [`INPUT_START`] to `max`
+    /// and is remembered when the buffer is released.
+    pub(crate) size: usize,
+    /// The receive buffer size the connection was configured with.
+    pub(crate) max: usize,
+    /// How many more bytes the connection said it needs, after its last look at the input.
+    pub(crate) needed: usize,
+    /// Whether the last read filled all the room it was offered.
+    pub(crate) full_read: bool,
+}
+
+/// The read buffer's first size: enough for a handshake request and for small messages; it
+/// grows when frames need more.
+pub(crate) const INPUT_START: usize = 4096;
+
+impl InputBuffer {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            size: INPUT_START.min(max),
+            max,
+            needed: 0,
+            full_read: false,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Moves the unconsumed bytes to the front, and decides how large the buffer must be
+    /// for the next read: large enough for what the connection needs (a frame that fits
+    /// the receive buffer must fit whole), doubled after a read that filled it.
+    pub(crate) fn prepare(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let want = self.end + self.needed;
+        if want > self.size || self.full_read {
+            self.size = want.max(self.size.saturating_mul(2)).min(self.max);
+        }
+        self.needed = 0;
+        self.full_read = false;
+    }
+
+    /// Free initialized space after the unconsumed bytes, for a read that needs an
+    /// initialized slice; space is zeroed only the first time it is used.
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        self.prepare();
+        if self.buf.len() < self.size {
+            self.buf.resize(self.size, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// `n` bytes were read into [`spare`](Self::spare).
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+        self.full_read = n > 0 && self.end == self.buf.len();
+    }
+
+    /// The buffer as a `Vec` holding just the unconsumed bytes, with spare capacity for the
+    /// next read; `read` appends to it (through `BufMut`, without zeroing).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn read_with<R>(&mut self, read: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.prepare();
+        self.buf.truncate(self.end);
+        if self.buf.capacity() < self.size {
+            self.buf.reserve_exact(self.size - self.end);
+        }
+        let before = self.end;
+        let result = read(&mut self.buf);
+        self.end = self.buf.len();
+        self.full_read = self.end > before && self.end >= self.size;
+        result
+    }
+
+    /// Appends `bytes` after the unconsumed bytes.
+    pub(crate) fn append(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.prepare();
+        self.buf.truncate(self.end);
+        self.buf.extend_from_slice(bytes);
+        self.end = self.buf.len();
+    }
+
+    /// Frees the buffer when it holds nothing, so an idle connection costs no buffer. The
+    /// size it had grown to is kept for the next read.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+            self.needed = 0;
+            self.full_read = false;
+        }
+    }
+}

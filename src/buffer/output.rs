@@ -1,0 +1,154 @@
+//! The adapters' output buffer: bytes to write in order, with a large payload kept as it is
+//! (written after its header with a vectored write) instead of copied.
+
+use alloc::vec::Vec;
+
+use crate::error::UsageError;
+
+/// Bytes to write to the transport, in order: `buf[written..end]`, then a message's payload
+/// kept as it is (the tail), then what was queued behind that payload.
+#[derive(Debug, Default)]
+pub(crate) struct OutputBuffer {
+    /// `buf[written..end]` is still to be written. `buf[..buf.len()]` is initialized, and
+    /// space past `end` is reused as it is: it is zeroed once per allocation, not per frame.
+    pub(crate) buf: Vec<u8>,
+    /// How many bytes at the front were already written.
+    pub(crate) written: usize,
+    /// Where the bytes to write end.
+    pub(crate) end: usize,
+    /// A server's message payload, written after `buf` without being copied (for a stream
+    /// that takes vectored writes); empty when there is none.
+    pub(crate) tail: Vec<u8>,
+    /// How much of `tail` was written.
+    pub(crate) tail_written: usize,
+    /// Bytes queued while a tail waits, which go after it.
+    pub(crate) after: Vec<u8>,
+}
+
+/// Output capacity kept between writes; a larger buffer (after a big message) is freed once
+/// written, so an idle connection holds little.
+pub(crate) const OUTPUT_KEEP: usize = 1024;
+
+/// The smallest payload a server sends without copying it (when the stream takes vectored
+/// writes): below it, copying is cheaper than another slice to write.
+pub(crate) const ZERO_COPY_MIN: usize = 4096;
+
+impl OutputBuffer {
+    /// The next bytes to write (empty when everything was written).
+    pub(crate) fn pending(&self) -> &[u8] {
+        let head = &self.buf[self.written..self.end];
+        if head.is_empty() {
+            &self.tail[self.tail_written..]
+        } else {
+            head
+        }
+    }
+
+    /// Everything still to write, in order, as three slices (some may be empty).
+    pub(crate) fn parts(&self) -> [&[u8]; 3] {
+        [&self.buf[self.written..self.end], &self.tail[self.tail_written..], &self.after]
+    }
+
+    /// Appends `bytes`, reusing initialized space first.
+    pub(crate) fn append(&mut self, bytes: &[u8]) {
+        if !self.tail.is_empty() {
+            self.after.extend_from_slice(bytes);
+            return;
+        }
+        let reuse = (self.buf.len() - self.end).min(bytes.len());
+        let (now, rest) = bytes.split_at(reuse);
+        self.buf[self.end..self.end + reuse].copy_from_slice(now);
+        self.buf.extend_from_slice(rest);
+        self.end += bytes.len();
+    }
+
+    /// Queues `payload` to be written as it is, after everything queued so far.
+    pub(crate) fn push_tail(&mut self, payload: Vec<u8>) {
+        if self.tail.is_empty() {
+            self.tail = payload;
+            self.tail_written = 0;
+        } else {
+            self.after.extend_from_slice(&payload);
+        }
+    }
+
+    /// Runs `command` on at least `need` bytes of space at the end, keeping what it wrote;
+    /// when the guess was short, tries once more with the size the command asked for.
+    pub(crate) fn command(
+        &mut self,
+        need: usize,
+        mut command: impl FnMut(&mut [u8]) -> Result<usize, UsageError>,
+    ) -> Result<(), UsageError> {
+        // Behind a tail (rare: a reply queued while a large message is being written), the
+        // space comes from `after`, the plain way.
+        let behind_tail = !self.tail.is_empty();
+        let (buf, at) = if behind_tail {
+            let at = self.after.len();
+            (&mut self.after, at)
+        } else {
+            (&mut self.buf, self.end)
+        };
+        let mut size = need;
+        let mut result = Err(UsageError::BufferTooSmall { required: size });
+        for _ in 0..2 {
+            if buf.len() < at + size {
+                buf.resize(at + size, 0);
+            }
+            match command(&mut buf[at..]) {
+                Ok(n) => {
+                    result = Ok(at + n);
+                    break;
+                }
+                Err(UsageError::BufferTooSmall { required }) if required > size => {
+                    size = required;
+                    result = Err(UsageError::BufferTooSmall { required });
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        match (result, behind_tail) {
+            (Ok(end), true) => self.after.truncate(end),
+            (Ok(end), false) => self.end = end,
+            (Err(e), true) => {
+                self.after.truncate(at);
+                return Err(e);
+            }
+            (Err(e), false) => return Err(e),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        loop {
+            let head = n.min(self.end - self.written);
+            self.written += head;
+            n -= head;
+            let tail = n.min(self.tail.len() - self.tail_written);
+            self.tail_written += tail;
+            n -= tail;
+            if self.written < self.end || self.tail_written < self.tail.len() {
+                return;
+            }
+            // `buf` and the tail are written: free the payload, and what waited behind it
+            // comes next.
+            self.tail = Vec::new();
+            self.tail_written = 0;
+            self.written = 0;
+            if self.after.is_empty() {
+                self.end = 0;
+                if self.buf.capacity() > OUTPUT_KEEP {
+                    self.buf = Vec::new();
+                }
+                return;
+            }
+            self.buf = core::mem::take(&mut self.after);
+            self.end = self.buf.len();
+            if n == 0 {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The I/O layer: everything an adapter needs that is not protocol.
+//!
+//! `driver.rs` is the one I/O-free driver every adapter runs on (a [`Connection`] with its read
+//! and output buffers, reassembly and the handshake answer); `owned.rs` the owned types the
+//! adapters speak; `error.rs` their error; `url.rs` `ws://` URLs; `clock.rs` the operating
+//! system's time and entropy. `blocking.rs` and `tokio/` only move bytes between a transport
+//! and the driver.
+//!
+//! [`Connection`]: crate::Connection
+
+#![cfg_attr(not(feature = "std"), allow(dead_code))]
+
+pub(crate) mod driver;
+pub(crate) mod owned;
+
+#[cfg(feature = "std")]
+pub mod blocking;
+#[cfg(feature = "std")]
+pub(crate) mod clock;
+#[cfg(feature = "std")]
+pub(crate) mod error;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+#[cfg(feature = "std")]
+pub(crate) mod url;

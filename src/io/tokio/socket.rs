@@ -1,0 +1,259 @@
+//! [`WebSocket`]: the connection driven in its caller's task, as a `Stream` and a `Sink`.
+
+use core::future::poll_fn;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::net::TcpStream;
+use futures_core::Stream;
+use futures_sink::Sink;
+
+use super::halves::{ReadHalf, WriteHalf};
+use super::pump::Io;
+use super::task::Task;
+use crate::io::error::AdapterError as Error;
+use crate::io::owned::{Incoming, Outgoing};
+use crate::wire::close::CloseCode;
+
+/// An open WebSocket over `S`, driven in the task that calls it: [`recv`](Self::recv) reads,
+/// decodes, answers pings and closes and runs the deadlines; [`send`](Self::send) encodes
+/// and writes. Receive as a `Stream`, send as a `Sink`, or [`split`](Self::split) it into
+/// halves for different tasks.
+pub struct WebSocket<S = TcpStream>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// `None` only once the connection was handed to a task (by `split` or `drop`).
+    io: Option<Io<S>>,
+}
+
+impl<S> core::fmt::Debug for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let state = self.io.as_ref().map(|io| io.driver.connection().state());
+        f.debug_struct("WebSocket").field("state", &state).finish_non_exhaustive()
+    }
+}
+
+/// How many bytes [`WebSocket`]'s `Sink` buffers before `poll_ready` writes them out: small
+/// messages fed one after another go out in one write.
+pub const WRITE_BATCH: usize = 16 * 1024;
+
+impl<S> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    pub(super) fn new(io: Io<S>) -> Self {
+        Self { io: Some(io) }
+    }
+
+    /// Receives the next whole message, ping, pong or close frame, writing what is owed
+    /// first (replies to pings and closes, messages fed to the `Sink`).
+    ///
+    /// `Ok(None)` once the connection is over (after the closing handshake, or after an
+    /// error was returned and the connection then ended). A protocol violation, a missed
+    /// deadline or a transport failure is returned once as an error. Cancel-safe: a
+    /// message is decoded only when it is returned.
+    pub async fn recv(&mut self) -> Result<Option<Incoming>, Error> {
+        poll_fn(|cx| self.poll_recv(cx)).await.transpose()
+    }
+
+    /// Sends `message`: writes what is owed, then the message, and returns once it is
+    /// written to the stream (so a peer that reads slowly slows the sender: nothing piles
+    /// up). Fails with [`Error::Closed`] once a close was sent or received, and with
+    /// [`Error::Usage`] for an invalid close code or an oversized control payload.
+    ///
+    /// Not cancel-safe: cancelled while earlier bytes are written, the message is dropped;
+    /// cancelled later, its remaining bytes go out with the next `recv`, `send` or `flush`.
+    pub async fn send(&mut self, message: Outgoing) -> Result<(), Error> {
+        message.check()?;
+        self.flush().await?;
+        self.queue(message)?;
+        self.flush().await
+    }
+
+    /// Writes everything queued (by the `Sink`, or by a cancelled `send`). Cancel-safe.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_write_all(cx, 0)).await
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes); then
+    /// [`recv`](Self::recv) until `Ok(None)` to see the peer's close and the end.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.send(Outgoing::Close(code, reason.into())).await
+    }
+
+    /// Splits the connection into a receiving and a sending half, each usable from its own
+    /// task without a lock: a spawned connection task then owns the stream (see the module
+    /// docs).
+    pub fn split(mut self) -> (ReadHalf, WriteHalf) {
+        match self.io.take() {
+            Some(io) => Task::new(io).spawn(),
+            // Unreachable (the connection is taken only here and in `drop`); halves of a
+            // closed connection are the honest answer.
+            None => Task::<S>::closed_halves(),
+        }
+    }
+
+    /// Encodes `message` after what is queued.
+    fn queue(&mut self, message: Outgoing) -> Result<(), Error> {
+        message.check()?;
+        let io = self.io.as_mut().ok_or(Error::Closed)?;
+        if io.closing() {
+            return Err(Error::Closed);
+        }
+        let now = io.fresh_now();
+        let vectored = io.stream.is_write_vectored();
+        io.driver.send_owned(message, now, vectored)?;
+        Ok(())
+    }
+
+    /// Writes queued bytes until at most `keep` remain, running due deadlines meanwhile.
+    fn poll_write_all(&mut self, cx: &mut Context<'_>, keep: usize) -> Poll<Result<(), Error>> {
+        let Some(io) = self.io.as_mut() else { return Poll::Ready(Ok(())) };
+        loop {
+            if io.driver.output_len() <= keep {
+                return Poll::Ready(Ok(()));
+            }
+            io.poll_write_out(cx)?;
+            if io.driver.output_len() <= keep {
+                return Poll::Ready(Ok(()));
+            }
+            // A peer that stops reading must not stall the deadlines (keepalive, close).
+            if !io.poll_timer(cx)? {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, Error>>> {
+        let Some(io) = self.io.as_mut() else { return Poll::Ready(None) };
+        io.now = None;
+        loop {
+            if let Err(e) = io.poll_write_out(cx) {
+                return Poll::Ready(Some(Err(e.into())));
+            }
+            match io.poll_timer(cx) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+            }
+            if io.driver.is_closed() || io.read_done {
+                // Over: the last bytes (a close frame) go out, then the transport closes.
+                if !io.driver.output().is_empty() {
+                    return Poll::Pending;
+                }
+                if !io.shut_down {
+                    // RFC 6455 §7.1.1: the side the connection says closes the transport
+                    // does so now; the other side saw the end of the stream.
+                    if Pin::new(&mut io.stream).poll_shutdown(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    io.shut_down = true;
+                }
+                io.driver.release_buffers();
+                return Poll::Ready(None);
+            }
+            let now = io.now();
+            match io.driver.next_incoming(now) {
+                Ok(Some(item)) => return Poll::Ready(Some(Ok(item))),
+                Ok(None) => {}
+                Err(e) => {
+                    // The close frame that answers the failure goes out now if it can.
+                    let _unsent = io.poll_write_out(cx);
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            match io.poll_read(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Pending => {
+                    // Going idle: hold no buffer while waiting.
+                    io.driver.release_buffers();
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl<S> Drop for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// An open connection is closed with 1000; a task finishes the closing handshake (and
+    /// writes whatever was still queued), when there is a tokio runtime to run it on.
+    fn drop(&mut self) {
+        let Some(mut io) = self.io.take() else { return };
+        if io.shut_down {
+            return;
+        }
+        let Ok(runtime) = ::tokio::runtime::Handle::try_current() else { return };
+        if io.driver.connection().state() == crate::State::Open {
+            let now = io.fresh_now();
+            let _closing = io.driver.close(CloseCode::NORMAL, "", now);
+        }
+        runtime.spawn(Task::new(io));
+    }
+}
+
+impl<S> Stream for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Item = Result<Incoming, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_recv(cx)
+    }
+}
+
+impl<S> Sink<Outgoing> for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Error = Error;
+
+    /// Ready while less than [`WRITE_BATCH`] bytes are queued (writing them out otherwise).
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_all(cx, WRITE_BATCH - 1)
+    }
+
+    /// Encodes the message behind what is queued; `poll_flush` writes it.
+    fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
+        self.queue(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_all(cx, 0)
+    }
+
+    /// Starts the closing handshake with 1000 (if it has not started) and writes it; read
+    /// on to see the peer's close.
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(io) = self.io.as_mut() {
+            if !io.closing() {
+                let now = io.fresh_now();
+                let _closing = io.driver.close(CloseCode::NORMAL, "", now);
+            }
+        }
+        self.poll_write_all(cx, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle connection should cost at most about 2 KiB: the [`WebSocket`] (which holds
+    /// the `Connection` inline) in the application's task, and no buffers (they are
+    /// released when idle).
+    #[test]
+    fn an_idle_websocket_is_small() {
+        let size = core::mem::size_of::<WebSocket<TcpStream>>();
+        assert!(size <= 768, "a WebSocket over TCP takes {size} bytes");
+    }
+}
