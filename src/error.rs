@@ -280,15 +280,8 @@ pub enum UsageError {
     InvalidHeader,
     /// A rejection status outside 200–599.
     InvalidStatus(u16),
-    /// A continuation was sent with no fragmented message started.
-    NoMessageInProgress,
     /// A new message was started while a fragmented one is still open.
     MessageInProgress,
-    /// A message or frame is longer than this connection's limit for outgoing data.
-    MessageTooLarge {
-        /// The length that was refused.
-        size: u64,
-    },
 }
 
 impl fmt::Display for UsageError {
@@ -312,9 +305,7 @@ impl fmt::Display for UsageError {
             Self::SubprotocolNotOffered => f.write_str("subprotocol was not offered by the client"),
             Self::InvalidHeader => f.write_str("invalid header name or value"),
             Self::InvalidStatus(status) => write!(f, "invalid rejection status {status}"),
-            Self::NoMessageInProgress => f.write_str("no fragmented message in progress"),
             Self::MessageInProgress => f.write_str("a fragmented message is still in progress"),
-            Self::MessageTooLarge { size } => write!(f, "outgoing data of {size} bytes too large"),
         }
     }
 }

@@ -14,7 +14,9 @@
 //!
 //! - [`Connection::receive`] takes `&mut [u8]` of bytes you read, unmasks payload in place,
 //!   and returns how many bytes it consumed plus at most one [`Event`] that borrows your
-//!   buffer (a whole message arrives as `&str` or `&[u8]`, without a copy).
+//!   buffer (a whole message arrives as `&str` or `&[u8]`, without a copy). A
+//!   [`RecvBuffer`] over any storage keeps the bytes as `receive` needs them and hands out
+//!   the next event.
 //! - Commands ([`send_text`](Connection::send_text), [`close`](Connection::close), ...) write
 //!   frames into an output buffer you pass; [`poll_transmit`](Connection::poll_transmit)
 //!   writes the bytes the protocol owes (pongs, close replies, error responses) and tells you
@@ -25,67 +27,141 @@
 //!
 //! # Driving a server
 //!
-//! ```no_run
-//! use std::io::{Read, Write};
-//! use std::net::TcpListener;
-//! use wsmachine::{Accept, Config, Connection, Event, Instant, Message, Transmit};
+//! An echo server over any blocking stream, every event handled: a fragmented message, or
+//! one larger than the buffer, is echoed piece by piece as it arrives. Commands take what to
+//! send, then the output buffer, then `now` when they start a timer, and return a
+//! `#[must_use]` [`Written`]: the bytes to write (the frame already counts as sent).
 //!
-//! let listener = TcpListener::bind("127.0.0.1:9000")?;
-//! let (mut tcp, _) = listener.accept()?;
-//! let start = std::time::Instant::now();
-//! let now = || Instant::from_micros(start.elapsed().as_micros() as u64);
+//! ```rust
+//! use std::io::{self, Read, Write};
+//! use wsmachine::blocking::Transport;
+//! use wsmachine::{Accept, Config, Connection, Error, Event, Instant, Message, RecvBuffer, State, Transmit};
 //!
-//! let config = Config::new();
-//! let mut conn = Connection::server(config.clone(), now());
-//! let mut buf = vec![0; config.receive_buffer_len()];
-//! let (mut start_at, mut end) = (0, 0);
-//! let mut out = vec![0; 64 * 1024];
-//! loop {
-//!     // 1. Write what the protocol owes; close the socket when told to.
-//!     while let Some(transmit) = conn.poll_transmit(&mut out) {
-//!         match transmit {
-//!             Transmit::Bytes(n) => tcp.write_all(&out[..n])?,
-//!             Transmit::CloseTransport => tcp.shutdown(std::net::Shutdown::Both)?,
-//!         }
-//!     }
-//!     if conn.state() == wsmachine::State::Closed {
-//!         break;
-//!     }
-//!     // 2. Hand over the unconsumed bytes; handle at most one event.
-//!     let received = conn.receive(&mut buf[start_at..end], now())?;
-//!     start_at += received.consumed;
-//!     match received.event {
-//!         Some(Event::Request(_request)) => {
-//!             // Inspect the path, Origin, subprotocols... then accept or reject.
-//!             let n = conn.accept(&Accept::new(), &mut out, now())?;
-//!             tcp.write_all(&out[..n])?;
-//!         }
-//!         Some(Event::Message(Message::Text(text))) => {
-//!             let n = conn.send_text(text, &mut out)?; // echo, while `text` borrows `buf`
-//!             tcp.write_all(&out[..n])?;
-//!         }
-//!         Some(_) => {}
-//!         None if received.consumed == 0 => {
-//!             // 3. Need more bytes: make room at the front, then read.
-//!             buf.copy_within(start_at..end, 0);
-//!             end -= start_at;
-//!             start_at = 0;
-//!             match tcp.read(&mut buf[end..])? {
-//!                 0 => {
-//!                     conn.receive_eof(now())?;
+//! /// Serves one WebSocket on `stream` (a `TcpStream`, say), echoing every message in the
+//! /// pieces it arrives in, until the connection is closed. Returns how the peer failed, if it
+//! /// did.
+//! fn echo<S: Read + Write + Transport>(stream: &mut S, config: Config) -> io::Result<Option<Error>> {
+//!     let clock = std::time::Instant::now();
+//!     let now = || Instant::from_micros(clock.elapsed().as_micros() as u64);
+//!     let mut conn = Connection::server(config.clone(), now());
+//!     let mut input = RecvBuffer::for_config(&config);
+//!     // Room for an echo of the largest piece, and the control frames owed ahead of it.
+//!     let mut out = vec![0; input.capacity() + 512];
+//!     let mut failure = None;
+//!     while conn.state() != State::Closed {
+//!         // 1. Handle every event the buffered bytes hold. A failure has queued its close
+//!         //    frame for step 2; the loop goes on until the transport is closed.
+//!         loop {
+//!             let event = match input.next_event(&mut conn, now()) {
+//!                 Ok(Some(event)) => event,
+//!                 Ok(None) => break,
+//!                 Err(e) => {
+//!                     failure.get_or_insert(e);
+//!                     break;
 //!                 }
-//!                 n => end += n,
+//!             };
+//!             let written = match event {
+//!                 Event::Request(_request) => conn.accept(&Accept::new(), &mut out, now()),
+//!                 Event::Message(Message::Text(text)) => conn.send_text(text, &mut out),
+//!                 Event::Message(Message::Binary(data)) => conn.send_binary(data, &mut out),
+//!                 // Fragmented, or larger than the buffer: echoed piece by piece.
+//!                 Event::Fragment(f) => conn.send_fragment(f.kind, f.payload, f.is_last, &mut out),
+//!                 // Pings are answered and a close is echoed by the connection (step 2).
+//!                 _ => continue,
+//!             };
+//!             // Refused only once a close is under way: nothing more is echoed then.
+//!             if let Ok(written) = written {
+//!                 stream.write_all(written.bytes(&out))?;
 //!             }
 //!         }
-//!         None => {}
+//!         // 2. Write what the protocol owes (pongs, close replies); close when told to.
+//!         while let Some(transmit) = conn.poll_transmit(&mut out) {
+//!             match transmit {
+//!                 Transmit::Bytes(n) => stream.write_all(&out[..n])?,
+//!                 Transmit::CloseTransport => stream.close()?,
+//!             }
+//!         }
+//!         if conn.state() == State::Closed {
+//!             break;
+//!         }
+//!         // 3. Read, waiting no longer than the next deadline (keepalive, close, handshake).
+//!         let wait = conn.poll_timeout().map(|at| {
+//!             std::time::Duration::from(at - now()).max(std::time::Duration::from_millis(1))
+//!         });
+//!         stream.set_read_timeout(wait)?;
+//!         let result = match stream.read(input.spare()) {
+//!             Ok(0) => conn.receive_eof(),
+//!             Ok(n) => {
+//!                 input.filled(n);
+//!                 Ok(())
+//!             }
+//!             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+//!                 conn.handle_timeout(now())
+//!             }
+//!             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+//!             Err(e) => return Err(e),
+//!         };
+//!         if let Err(e) = result {
+//!             failure.get_or_insert(e);
+//!         }
 //!     }
+//!     Ok(failure)
 //! }
+//! #
+//! # // The test: an in-memory transport carrying a client's request, a fragmented message, a
+//! # // message larger than the server's buffer and a close; the echo must carry them back.
+//! # struct Pipe { input: Vec<u8>, at: usize, output: Vec<u8>, closed: bool }
+//! # impl Read for Pipe {
+//! #     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+//! #         let n = buf.len().min(self.input.len() - self.at).min(1000);
+//! #         buf[..n].copy_from_slice(&self.input[self.at..self.at + n]);
+//! #         self.at += n;
+//! #         Ok(n)
+//! #     }
+//! # }
+//! # impl Write for Pipe {
+//! #     fn write(&mut self, buf: &[u8]) -> io::Result<usize> { self.output.extend_from_slice(buf); Ok(buf.len()) }
+//! #     fn flush(&mut self) -> io::Result<()> { Ok(()) }
+//! # }
+//! # impl Transport for Pipe {
+//! #     fn set_read_timeout(&mut self, _: Option<std::time::Duration>) -> io::Result<()> { Ok(()) }
+//! #     fn close(&mut self) -> io::Result<()> { self.closed = true; Ok(()) }
+//! # }
+//! # use wsmachine::{CloseCode, MessageKind, OwnedMessage, Reassembler};
+//! # let mut wire = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+//! #     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec();
+//! # let mut client = Connection::open_client(Config::new(), [1; 32], Instant::ZERO);
+//! # let mut out = vec![0; 200_000];
+//! # let big = vec![7u8; 100_000];
+//! # let n = client.send_fragment(MessageKind::Text, "Hello, ".as_bytes(), false, &mut out)?;
+//! # wire.extend_from_slice(n.bytes(&out));
+//! # let n = client.send_fragment(MessageKind::Text, "wörld".as_bytes(), true, &mut out)?;
+//! # wire.extend_from_slice(n.bytes(&out));
+//! # let n = client.send_binary(&big, &mut out)?;
+//! # wire.extend_from_slice(n.bytes(&out));
+//! # let n = client.close(CloseCode::NORMAL, "bye", &mut out, Instant::ZERO)?;
+//! # wire.extend_from_slice(n.bytes(&out));
+//! # let mut pipe = Pipe { input: wire, at: 0, output: Vec::new(), closed: false };
+//! # let failure = echo(&mut pipe, Config::new().receive_buffer_size(4096)).unwrap();
+//! # assert!(failure.is_none(), "{failure:?}");
+//! # assert!(pipe.closed, "the server closes the transport after the closing handshake");
+//! # let head = pipe.output.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+//! # assert!(pipe.output.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+//! # let mut input = RecvBuffer::new(vec![0; 1 << 16]);
+//! # let (mut reassembler, mut got, mut rest) = (Reassembler::new(), Vec::new(), &pipe.output[head..]);
+//! # let mut closed = None;
+//! # loop {
+//! #     while let Some(event) = input.next_event(&mut client, Instant::ZERO).unwrap() {
+//! #         if let Event::Close(frame) = &event { closed = Some(frame.code()); }
+//! #         got.extend(reassembler.push(&event));
+//! #     }
+//! #     if rest.is_empty() { break; }
+//! #     rest = &rest[input.push(rest)..];
+//! # }
+//! # assert!(got == [OwnedMessage::Text("Hello, wörld".into()), OwnedMessage::Binary(big)], "{} messages echoed, {} bytes out", got.len(), pipe.output.len());
+//! # assert_eq!(closed, Some(CloseCode::NORMAL));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//!
-//! A real driver also sleeps no longer than [`poll_timeout`](Connection::poll_timeout) (a
-//! socket read timeout, a `tokio::time::sleep_until`) and then calls
-//! [`handle_timeout`](Connection::handle_timeout).
 //!
 //! # Driving a client
 //!
@@ -94,12 +170,14 @@
 //! answer arrives as [`Event::Accepted`] (the connection is open) or [`Event::Rejected`]
 //! (status, headers and the start of the body, say for a redirect). The client needs a
 //! 32-byte seed from a strong entropy source: the crate draws no randomness of its own.
+//! Here whole messages are wanted, so a [`Reassembler`] collects the pieces.
 //!
 //! ```no_run
-//! use std::io::{Read, Write};
-//! use std::net::TcpStream;
+//! use std::io::{self, Read, Write};
+//! use std::net::{Shutdown, TcpStream};
 //! use wsmachine::{
-//!     ClientRequest, CloseCode, Config, Connection, Event, Instant, Message, State, Transmit,
+//!     ClientRequest, CloseCode, Config, Connection, Event, Instant, OwnedMessage, Reassembler,
+//!     RecvBuffer, State, Transmit,
 //! };
 //!
 //! let mut tcp = TcpStream::connect("127.0.0.1:9001")?;
@@ -110,45 +188,49 @@
 //! let config = Config::new();
 //! let request = ClientRequest::new("127.0.0.1:9001", "/chat").subprotocols(&["chat"]);
 //! let mut conn = Connection::client(config.clone(), &request, seed, now())?;
-//! let (mut buf, mut out) = (vec![0; config.receive_buffer_len()], vec![0; 1 << 16]);
-//! let (mut start, mut end) = (0, 0);
-//! loop {
+//! let mut input = RecvBuffer::for_config(&config);
+//! let mut out = vec![0; 4096];
+//! let mut messages = Reassembler::new();
+//! while conn.state() != State::Closed {
+//!     while let Some(event) = input.next_event(&mut conn, now())? {
+//!         let written = match event {
+//!             Event::Accepted(_response) => conn.send_text("hello", &mut out)?,
+//!             Event::Rejected(response) => {
+//!                 eprintln!("refused with {}", response.status());
+//!                 continue;
+//!             }
+//!             event => match messages.push(&event) {
+//!                 Some(OwnedMessage::Text(text)) => {
+//!                     println!("{text}");
+//!                     conn.close(CloseCode::NORMAL, "bye", &mut out, now())?
+//!                 }
+//!                 _ => continue, // pieces of a message, pings, pongs, the server's close
+//!             },
+//!         };
+//!         tcp.write_all(written.bytes(&out))?;
+//!     }
 //!     while let Some(transmit) = conn.poll_transmit(&mut out) {
 //!         match transmit {
 //!             Transmit::Bytes(n) => tcp.write_all(&out[..n])?,
-//!             Transmit::CloseTransport => tcp.shutdown(std::net::Shutdown::Both)?,
+//!             Transmit::CloseTransport => tcp.shutdown(Shutdown::Both)?,
 //!         }
 //!     }
 //!     if conn.state() == State::Closed {
 //!         break;
 //!     }
-//!     let received = conn.receive(&mut buf[start..end], now())?;
-//!     start += received.consumed;
-//!     match received.event {
-//!         Some(Event::Accepted(_response)) => {
-//!             let n = conn.send_text("hello", &mut out)?;
-//!             tcp.write_all(&out[..n])?;
+//!     let wait = conn.poll_timeout().map(|at| {
+//!         std::time::Duration::from(at - now()).max(std::time::Duration::from_millis(1))
+//!     });
+//!     tcp.set_read_timeout(wait)?;
+//!     match tcp.read(input.spare()) {
+//!         // The server closes TCP first (RFC 6455 §7.1.1): for a client, EOF after the
+//!         // closing handshake is the normal end.
+//!         Ok(0) => conn.receive_eof()?,
+//!         Ok(n) => input.filled(n),
+//!         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+//!             conn.handle_timeout(now())?
 //!         }
-//!         Some(Event::Rejected(response)) => {
-//!             eprintln!("refused with {}", response.status());
-//!         }
-//!         Some(Event::Message(Message::Text(text))) => {
-//!             println!("{text}");
-//!             let n = conn.close(CloseCode::NORMAL, "bye", now(), &mut out)?;
-//!             tcp.write_all(&out[..n])?;
-//!         }
-//!         Some(_) => {}
-//!         None if received.consumed == 0 => {
-//!             buf.copy_within(start..end, 0);
-//!             (end, start) = (end - start, 0);
-//!             match tcp.read(&mut buf[end..])? {
-//!                 // The server closes TCP first (RFC 6455 §7.1.1): for a client, EOF after
-//!                 // the closing handshake is the normal end.
-//!                 0 => conn.receive_eof(now())?,
-//!                 n => end += n,
-//!             }
-//!         }
-//!         None => {}
+//!         Err(e) => return Err(e.into()),
 //!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -219,10 +301,11 @@ pub use crate::handshake::{Accept, ClientRequest, Header, Reject, Request, Respo
 // The connection.
 pub use crate::connection::config::{Config, MIN_RECEIVE_BUFFER};
 pub use crate::connection::{
-    Connection, Event, Fragment, Message, MessageKind, Received, Role, State, Transmit,
+    Connection, Event, Fragment, Message, MessageKind, Received, Role, State, Transmit, Written,
 };
 // Buffers.
 pub use crate::buffer::reassemble::{OwnedMessage, Reassembler};
+pub use crate::buffer::recv::RecvBuffer;
 // The I/O layer: what every adapter shares.
 #[cfg(feature = "std")]
 pub use crate::io::error::AdapterError;

@@ -8,7 +8,7 @@ use common::pair::{Pair, Seen, Side};
 use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
 use wsmachine::{
     CloseCode, Config, Connection, Duration, ErrorKind, Event, Instant, Message, MessageKind,
-    OwnedMessage, State, UsageError,
+    OwnedMessage, RecvBuffer, State, UsageError,
 };
 
 const T0: Instant = Instant::from_millis(1_000);
@@ -81,7 +81,7 @@ fn lifecycle_client_initiated_close() {
     assert_eq!(pair.server.messages(), vec![OwnedMessage::Text("hello".into())]);
     assert_eq!(pair.client.messages(), vec![OwnedMessage::Binary(vec![1, 2, 3])]);
 
-    pair.command(Side::Client, |c, out, now| c.close(CloseCode::NORMAL, "done", now, out)).unwrap();
+    pair.command(Side::Client, |c, out, now| c.close(CloseCode::NORMAL, "done", out, now)).unwrap();
     pair.drive();
     assert_eq!(pair.client.conn.state(), State::Closed);
     assert_eq!(pair.server.conn.state(), State::Closed);
@@ -99,7 +99,7 @@ fn lifecycle_client_initiated_close() {
 fn lifecycle_server_initiated_close() {
     let mut pair = Pair::new(Config::new(), Config::new());
     pair.connect();
-    pair.command(Side::Server, |c, out, now| c.close(CloseCode(4000), "bye", now, out)).unwrap();
+    pair.command(Side::Server, |c, out, now| c.close(CloseCode(4000), "bye", out, now)).unwrap();
     pair.drive();
     assert_eq!(pair.client.closes()[0].code(), CloseCode(4000));
     assert_eq!(pair.server.closes()[0].code(), CloseCode(4000));
@@ -135,7 +135,7 @@ fn server_keeps_frames_sent_in_the_same_read_as_the_request() {
     let r = server.receive(&mut bytes[request_len..], T0).unwrap();
     assert_eq!((r.consumed, r.event.is_none(), r.needed), (0, true, 0), "waits for accept");
     let mut out = [0; 512];
-    server.accept(&wsmachine::Accept::new(), &mut out, T0).unwrap();
+    let _unsent = server.accept(&wsmachine::Accept::new(), &mut out, T0).unwrap();
     let r = server.receive(&mut bytes[request_len..], T0).unwrap();
     assert!(matches!(r.event, Some(Event::Message(Message::Text("early")))));
 }
@@ -301,14 +301,12 @@ fn a_frame_larger_than_the_buffer_comes_out_in_pieces() {
     let bytes = frame(true, true, Opcode::Text, text.as_bytes());
     let mut s = Connection::open_server(config, T0);
     let mut reassembler = wsmachine::Reassembler::new();
-    let mut buf = vec![0; 4096];
-    let (mut start, mut end, mut fed) = (0, 0, 0);
+    let mut input = RecvBuffer::new([0u8; 4096]);
+    let mut fed = 0;
     let mut got = None;
     let (mut pieces, mut largest, mut handed_out) = (0, 0, 0);
     while got.is_none() {
-        let r = s.receive(&mut buf[start..end], T0).unwrap();
-        start += r.consumed;
-        if let Some(event) = r.event {
+        if let Some(event) = input.next_event(&mut s, T0).unwrap() {
             let Event::Fragment(f) = &event else { panic!("{event:?}") };
             assert_eq!(f.is_first, pieces == 0);
             pieces += 1;
@@ -318,15 +316,9 @@ fn a_frame_larger_than_the_buffer_comes_out_in_pieces() {
             assert_eq!(rest as usize, text.len() - handed_out, "frame_remaining after a piece");
             reassembler.reserve(f.payload.len() + rest as usize);
             got = reassembler.push(&event);
-        } else if r.consumed == 0 {
-            buf.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
+        } else {
             // Reads of odd sizes, so pieces start at every masking-key offset.
-            let n = (buf.len() - end).min(bytes.len() - fed).min(4093);
-            buf[end..end + n].copy_from_slice(&bytes[fed..fed + n]);
-            end += n;
-            fed += n;
+            fed += input.push(&bytes[fed..(fed + 4093).min(bytes.len())]);
         }
     }
     assert_eq!(got, Some(OwnedMessage::Text(text)));
@@ -488,7 +480,7 @@ fn data_after_the_peers_close_is_dropped_and_no_data_can_follow_ours() {
 #[test]
 fn eof_without_close_is_abnormal() {
     let mut s = server();
-    let e = s.receive_eof(T0).unwrap_err();
+    let e = s.receive_eof().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AbnormalClosure);
     assert_eq!(e.local_close_code(), CloseCode::ABNORMAL);
     assert_eq!(s.state(), State::Closed);
@@ -518,7 +510,7 @@ fn pings_are_not_answered_when_auto_pong_is_off() {
     assert!(matches!(s.receive(&mut bytes, T0).unwrap().event, Some(Event::Ping(b"x"))));
     assert_eq!(drain(&mut s).0, b"");
     let mut out = [0; 16];
-    let n = s.send_pong(b"x", &mut out).unwrap();
+    let n = s.send_pong(b"x", &mut out).unwrap().len();
     assert_eq!(&out[..n], frame(false, true, Opcode::Pong, b"x"));
 }
 
@@ -605,8 +597,8 @@ fn misuse_is_refused_and_changes_nothing() {
         Err(UsageError::NoPendingRequest)
     );
     let mut s = server();
-    assert_eq!(s.close(CloseCode(1005), "", T0, &mut out), Err(UsageError::InvalidCloseCode(1005)));
-    assert_eq!(s.close(CloseCode(2000), "", T0, &mut out), Err(UsageError::InvalidCloseCode(2000)));
+    assert_eq!(s.close(CloseCode(1005), "", &mut out, T0), Err(UsageError::InvalidCloseCode(1005)));
+    assert_eq!(s.close(CloseCode(2000), "", &mut out, T0), Err(UsageError::InvalidCloseCode(2000)));
     assert_eq!(
         s.send_ping(&[0; 126], &mut out),
         Err(UsageError::ControlPayloadTooLong { len: 126 })
@@ -616,9 +608,9 @@ fn misuse_is_refused_and_changes_nothing() {
         Err(UsageError::BufferTooSmall { required: 304 })
     );
     assert_eq!(s.state(), State::Open);
-    s.close(CloseCode::NORMAL, "", T0, &mut out).unwrap();
+    let _unsent = s.close(CloseCode::NORMAL, "", &mut out, T0).unwrap();
     assert_eq!(s.send_text("x", &mut out), Err(UsageError::Closing));
-    assert_eq!(s.close(CloseCode::NORMAL, "", T0, &mut out), Err(UsageError::Closing));
+    assert_eq!(s.close(CloseCode::NORMAL, "", &mut out, T0), Err(UsageError::Closing));
     let mut c = client();
     assert_eq!(c.send_header(MessageKind::Binary, 3, &mut out), Err(UsageError::WrongRole));
 }
@@ -629,8 +621,8 @@ fn owed_bytes_go_out_ahead_of_a_command_frame() {
     let mut ping = frame(true, true, Opcode::Ping, b"p");
     let _ = s.receive(&mut ping, T0).unwrap();
     let mut out = [0; 64];
-    assert_eq!(s.send_capacity(1), 3 + 3);
-    let n = s.send_text("x", &mut out).unwrap();
+    assert_eq!(s.encoded_len(1), 3 + 3);
+    let n = s.send_text("x", &mut out).unwrap().len();
     let mut expected = frame(false, true, Opcode::Pong, b"p");
     expected.extend(frame(false, true, Opcode::Text, b"x"));
     assert_eq!(&out[..n], expected);
@@ -641,7 +633,7 @@ fn owed_bytes_go_out_ahead_of_a_command_frame() {
 fn a_server_can_write_a_header_for_a_vectored_write() {
     let mut s = server();
     let mut out = [0; 16];
-    let n = s.send_header(MessageKind::Binary, 70_000, &mut out).unwrap();
+    let n = s.send_header(MessageKind::Binary, 70_000, &mut out).unwrap().len();
     assert_eq!(&out[..n], &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
 }
 
@@ -694,7 +686,7 @@ fn handshake_deadline_closes_a_client_that_never_finishes_its_request() {
 fn close_deadline_ends_an_unanswered_close() {
     let mut s = server();
     let mut out = [0; 64];
-    s.close(CloseCode::NORMAL, "", T0, &mut out).unwrap();
+    let _unsent = s.close(CloseCode::NORMAL, "", &mut out, T0).unwrap();
     assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(10)));
     let e = s.handle_timeout(T0 + Duration::from_secs(10)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CloseTimeout);
@@ -705,7 +697,7 @@ fn close_deadline_ends_an_unanswered_close() {
 fn a_client_whose_server_never_closes_tcp_closes_it_at_the_deadline_cleanly() {
     let mut c = client();
     let mut out = [0; 64];
-    c.close(CloseCode::NORMAL, "", T0, &mut out).unwrap();
+    let _unsent = c.close(CloseCode::NORMAL, "", &mut out, T0).unwrap();
     let mut reply = frame(false, true, Opcode::Close, b"\x03\xe8");
     let _ = c.receive(&mut reply, T0).unwrap();
     assert!(c.is_close_handshake_complete());
@@ -783,7 +775,7 @@ fn pair_a_client_closes_tcp_itself_when_its_close_is_never_answered() {
     pair.connect();
     pair.link.blackhole = Some(Side::Server);
     let start = pair.now;
-    pair.command(Side::Client, |c, out, now| c.close(CloseCode::NORMAL, "", now, out)).unwrap();
+    pair.command(Side::Client, |c, out, now| c.close(CloseCode::NORMAL, "", out, now)).unwrap();
     pair.drive();
     let kinds: Vec<_> = pair.client.errors.iter().map(|e| e.kind()).collect();
     assert_eq!(kinds, [ErrorKind::CloseTimeout]);

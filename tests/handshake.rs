@@ -53,7 +53,7 @@ fn server_accepts_a_chromium_request_and_exposes_it() {
     );
     assert_eq!(server.state(), State::Handshaking);
     let mut out = [0; 256];
-    let n = server.accept(&Accept::new().subprotocol("superchat"), &mut out, T0).unwrap();
+    let n = server.accept(&Accept::new().subprotocol("superchat"), &mut out, T0).unwrap().len();
     let response = std::str::from_utf8(&out[..n]).unwrap();
     assert!(response.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
     // RFC 6455 §1.3's example key and accept value.
@@ -82,7 +82,7 @@ fn server_rejects_with_any_status_headers_and_body() {
     let _ = server.receive(&mut bytes, T0).unwrap();
     let mut out = [0; 256];
     let reject = Reject::new(403).headers(&[("X-Why", b"origin")]).body(b"forbidden");
-    let n = server.reject(&reject, &mut out).unwrap();
+    let n = server.reject(&reject, &mut out).unwrap().len();
     let response = std::str::from_utf8(&out[..n]).unwrap();
     assert!(response.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{response}");
     assert!(response.contains("X-Why: origin\r\n") && response.ends_with("\r\n\r\nforbidden"));
@@ -209,7 +209,7 @@ fn accept_for(request: &str, protocol: Option<&str>) -> String {
         Some(p) => Accept::new().subprotocol(p),
         None => Accept::new(),
     };
-    let n = server.accept(&accept, &mut out, T0).unwrap();
+    let n = server.accept(&accept, &mut out, T0).unwrap().len();
     String::from_utf8(out[..n].to_vec()).unwrap()
 }
 

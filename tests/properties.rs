@@ -13,7 +13,7 @@ use common::pair::{Pair, Seen, Side};
 use proptest::prelude::*;
 use wsmachine::{
     Accept, CloseCode, Config, Connection, Duration, Event, Instant, MessageKind, Reassembler,
-    Role, State, UsageError,
+    RecvBuffer, Role, State, UsageError, Written,
 };
 
 const T0: Instant = Instant::from_millis(1);
@@ -70,8 +70,8 @@ fn encode(sender: &mut Connection, ops: &[Op]) -> Vec<u8> {
     let mut out = vec![0; 4096];
     let mut wire = Vec::new();
     for op in ops {
-        let mut put = |n: Result<usize, UsageError>, out: &[u8]| {
-            wire.extend_from_slice(&out[..n.expect("send")]);
+        let mut put = |n: Result<Written, UsageError>, out: &[u8]| {
+            wire.extend_from_slice(n.expect("send").bytes(out));
         };
         match op {
             Op::Text(t) => put(sender.send_text(t, &mut out), &out),
@@ -98,16 +98,13 @@ fn decode(receiver: &mut Connection, wire: &[u8], cuts: &[usize], capacity: usiz
         arrivals.push(&wire[at..cut]);
         at = cut;
     }
-    let mut buf = vec![0; capacity];
-    let (mut start, mut end) = (0, 0);
+    let mut input = RecvBuffer::new(vec![0; capacity]);
     let mut pending: &[u8] = &[];
     let mut arrivals = arrivals.into_iter();
     let mut recs = Vec::new();
     let mut out = [0; 512];
     loop {
-        let r = receiver.receive(&mut buf[start..end], T0).expect("valid input");
-        start += r.consumed;
-        if let Some(event) = r.event {
+        if let Some(event) = input.next_event(receiver, T0).expect("valid input") {
             let rec = match event {
                 Event::Request(r) => Rec::Request(r.target().into()),
                 Event::Message(wsmachine::Message::Text(t)) => Rec::Text(t.into()),
@@ -124,28 +121,20 @@ fn decode(receiver: &mut Connection, wire: &[u8], cuts: &[usize], capacity: usiz
                 other => panic!("unexpected {other:?}"),
             };
             if matches!(rec, Rec::Request(_)) {
-                receiver.accept(&Accept::new(), &mut out, T0).unwrap();
+                let _unsent = receiver.accept(&Accept::new(), &mut out, T0).unwrap();
             }
             recs.push(rec);
             continue;
         }
-        if r.consumed > 0 {
-            continue;
-        }
-        // Need more: compact, then take what fits of the next arrival.
-        buf.copy_within(start..end, 0);
-        end -= start;
-        start = 0;
+        // Need more: take what fits of the next arrival.
         if pending.is_empty() {
             match arrivals.next() {
                 Some(next) => pending = next,
                 None => return recs,
             }
         }
-        let n = pending.len().min(capacity - end);
+        let n = input.push(pending);
         assert!(n > 0 || pending.is_empty(), "stuck with a full buffer");
-        buf[end..end + n].copy_from_slice(&pending[..n]);
-        end += n;
         pending = &pending[n..];
     }
 }
@@ -299,7 +288,7 @@ proptest! {
                 }
                 Step::Close(side, code, reason) => {
                     let close = |c: &mut Connection, out: &mut [u8], now| {
-                        c.close(CloseCode(*code), reason, now, out)
+                        c.close(CloseCode(*code), reason, out, now)
                     };
                     match pair.command(*side, close) {
                         Ok(_) | Err(UsageError::Closing | UsageError::Closed) => {}
@@ -314,7 +303,7 @@ proptest! {
         }
         if pair.client.conn.sent_close().is_none() && pair.server.conn.sent_close().is_none() {
             let close = |c: &mut Connection, out: &mut [u8], now| {
-                c.close(CloseCode::NORMAL, "end", now, out)
+                c.close(CloseCode::NORMAL, "end", out, now)
             };
             pair.command(Side::Client, close).unwrap();
         }

@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
     let offer = input.byte();
     let chunks = Chunks::from_input(&mut input);
     let config = limits.config().max_head_size(max_head).max_headers(max_headers);
-    let limit = max_head.min(config.receive_buffer_len());
+    let limit = max_head.min(limits.buffer);
     let subprotocols: &[&str] = if offer & 1 == 1 { &["chat", "superchat"] } else { &[] };
     let extensions: &[&str] = if offer & 2 == 2 { &["permessage-deflate"] } else { &[] };
     let request = ClientRequest::new("example.com", "/chat")
@@ -71,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
     let heap = HeapWatch::start();
     let mut search = BlankLineSearch::default();
     loop {
-        let input_len = feed.end - feed.start;
+        let input_len = feed.len();
         let pending = feed.pending();
         let blank_line = search.end_of_head(pending);
         match conn.receive(pending, NOW) {
@@ -88,10 +88,10 @@ fuzz_target!(|data: &[u8]| {
                     if let Some(chosen) = response.subprotocol() {
                         assert!(subprotocols.contains(&chosen), "only an offered subprotocol");
                     }
-                    let consumed = r.consumed;
+                    let (consumed, needed) = (r.consumed, r.needed);
                     drop(response);
                     assert_eq!(conn.state(), State::Open, "open once accepted");
-                    feed.consume(consumed);
+                    feed.consume(consumed, needed);
                     heap.assert_within(handshake_heap_bound(max_headers, limit), "a response");
                     let frames = HeapWatch::start();
                     run_frames(&mut conn, &mut feed, &mut checker, 1);
@@ -113,6 +113,7 @@ fuzz_target!(|data: &[u8]| {
                 Some(other) => panic!("a client's first event is an answer, not {other:?}"),
                 None => {
                     assert_waiting_for_head(r.consumed, r.needed, input_len, limit, blank_line);
+                    feed.consume(r.consumed, r.needed);
                     if feed.stream_done() {
                         break;
                     }

@@ -221,7 +221,7 @@ fn run(scenario: &Scenario) {
                 let before = pair.side(s).conn.state();
                 let ok =
                     before == State::Open && code.is_sendable() && reason.len() <= MAX_CLOSE_REASON;
-                let r = pair.command(s, |c, out, now| c.close(code, reason, now, out));
+                let r = pair.command(s, |c, out, now| c.close(code, reason, out, now));
                 expect(&mut pair, s, ok, r, before);
                 if ok {
                     let sent = pair.side(s).conn.sent_close().expect("close recorded");
@@ -243,7 +243,7 @@ fn run(scenario: &Scenario) {
     // Finish: one side closes (if neither has), and the pair settles.
     if pair.client.conn.sent_close().is_none() && pair.server.conn.sent_close().is_none() {
         let s = if scenario.server_closes_last { Side::Server } else { Side::Client };
-        pair.command(s, |c, out, now| c.close(CloseCode::NORMAL, "done", now, out))
+        pair.command(s, |c, out, now| c.close(CloseCode::NORMAL, "done", out, now))
             .expect("close from an open connection");
     }
     pair.drive();

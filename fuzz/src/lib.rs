@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
 use wsmachine::{
-    CloseCode, Config, Connection, Error, ErrorKind, Event, Instant, Message, MessageKind, Role,
-    State, Transmit,
+    CloseCode, Config, Connection, Error, ErrorKind, Event, Instant, Message, MessageKind,
+    RecvBuffer, Role, State, Transmit,
 };
 
 // ---- The counting allocator ----
@@ -198,42 +198,37 @@ pub struct Feed<'a> {
     stream: &'a [u8],
     fed: usize,
     chunks: Chunks,
-    /// The receive buffer (its length is the capacity).
-    pub buf: Vec<u8>,
-    /// Unconsumed bytes are `buf[start..end]`.
-    pub start: usize,
-    /// See `start`.
-    pub end: usize,
+    /// The receive buffer.
+    pub input: RecvBuffer<Vec<u8>>,
 }
 
 impl<'a> Feed<'a> {
     /// A feed of `stream` through a buffer of `capacity` bytes.
     pub fn new(stream: &'a [u8], chunks: Chunks, capacity: usize) -> Self {
-        Self { stream, fed: 0, chunks, buf: vec![0; capacity], start: 0, end: 0 }
+        Self { stream, fed: 0, chunks, input: RecvBuffer::new(vec![0; capacity]) }
+    }
+
+    /// How many bytes are unconsumed.
+    pub fn len(&self) -> usize {
+        self.input.len()
     }
 
     /// The unconsumed bytes.
     pub fn pending(&mut self) -> &mut [u8] {
-        &mut self.buf[self.start..self.end]
+        self.input.unconsumed_mut()
     }
 
-    /// Drops `n` consumed bytes from the front.
-    pub fn consume(&mut self, n: usize) {
-        assert!(n <= self.end - self.start, "consumed ≤ input length");
-        self.start += n;
+    /// Drops `n` consumed bytes from the front; the connection needs `needed` more.
+    pub fn consume(&mut self, n: usize, needed: usize) {
+        assert!(n <= self.input.len(), "consumed ≤ input length");
+        self.input.consume(n, needed);
     }
 
-    /// Makes room at the front and reads the next chunk. Returns how many bytes were read: 0
-    /// when the stream is used up or the buffer is full.
+    /// Reads the next chunk, making room as the buffer's rules say. Returns how many bytes
+    /// were read: 0 when the stream is used up or the buffer is full.
     pub fn read(&mut self) -> usize {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        let n = (self.buf.len() - self.end)
-            .min(self.stream.len() - self.fed)
-            .min(self.chunks.next_size());
-        self.buf[self.end..self.end + n].copy_from_slice(&self.stream[self.fed..self.fed + n]);
-        self.end += n;
+        let end = self.stream.len().min(self.fed + self.chunks.next_size());
+        let n = self.input.push(&self.stream[self.fed..end]);
         self.fed += n;
         n
     }
@@ -245,7 +240,7 @@ impl<'a> Feed<'a> {
 
     /// Whether the buffer has no free space.
     pub fn is_full(&self) -> bool {
-        self.end - self.start == self.buf.len()
+        self.input.len() == self.input.capacity()
     }
 }
 
@@ -655,11 +650,11 @@ pub fn run_frames(
     loop {
         calls += 1;
         assert!(calls < 10_000_000, "terminates");
-        let input_len = feed.end - feed.start;
+        let input_len = feed.len();
         let result = conn.receive(feed.pending(), NOW).map(|r| (r.consumed, r.event, r.needed));
-        let consumed = result.as_ref().map_or(0, |r| r.0);
+        let (consumed, needed) = result.as_ref().map_or((0, 0), |r| (r.0, r.2));
         let progress = checker.check_receive(conn, input_len, result);
-        feed.consume(consumed);
+        feed.consume(consumed, needed);
         if progress {
             if drain_every != 0 && checker.events % drain_every == 0 {
                 checker.check_drain(conn);

@@ -3,6 +3,8 @@
 
 use alloc::vec::Vec;
 
+use super::recv::RecvBuffer;
+
 /// The read buffer: bytes read but not yet consumed by the connection, kept at the front.
 ///
 /// It starts at [`INPUT_START`] bytes and grows (doubling, at most to
@@ -14,18 +16,15 @@ use alloc::vec::Vec;
 /// ([`Driver::input_space`]).
 #[derive(Debug)]
 pub(crate) struct InputBuffer {
-    /// `buf[start..end]` holds the unconsumed bytes; `buf[..buf.len()]` is initialized
-    /// (`buf.len() == end` after an async read, possibly more after a blocking one).
-    pub(crate) buf: Vec<u8>,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
+    /// The unconsumed bytes, kept as the connection needs them. All of the storage `Vec` is
+    /// initialized (its length is `end` after an async read, possibly more after a blocking
+    /// one).
+    pub(crate) recv: RecvBuffer<Vec<u8>>,
     /// How large the buffer may be for the next read: grows from [`INPUT_START`] to `max`
     /// and is remembered when the buffer is released.
     pub(crate) size: usize,
     /// The receive buffer size the connection was configured with.
     pub(crate) max: usize,
-    /// How many more bytes the connection said it needs, after its last look at the input.
-    pub(crate) needed: usize,
     /// Whether the last read filled all the room it was offered.
     pub(crate) full_read: bool,
 }
@@ -37,34 +36,27 @@ pub(crate) const INPUT_START: usize = 4096;
 impl InputBuffer {
     pub(crate) fn new(max: usize) -> Self {
         Self {
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
+            recv: RecvBuffer::new(Vec::new()),
             size: INPUT_START.min(max),
             max,
-            needed: 0,
             full_read: false,
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.recv.is_empty()
     }
 
     /// Moves the unconsumed bytes to the front, and decides how large the buffer must be
     /// for the next read: large enough for what the connection needs (a frame that fits
     /// the receive buffer must fit whole), doubled after a read that filled it.
     pub(crate) fn prepare(&mut self) {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let want = self.end + self.needed;
+        self.recv.compact();
+        let want = self.recv.end + self.recv.needed;
         if want > self.size || self.full_read {
             self.size = want.max(self.size.saturating_mul(2)).min(self.max);
         }
-        self.needed = 0;
+        self.recv.needed = 0;
         self.full_read = false;
     }
 
@@ -72,16 +64,16 @@ impl InputBuffer {
     /// initialized slice; space is zeroed only the first time it is used.
     pub(crate) fn spare(&mut self) -> &mut [u8] {
         self.prepare();
-        if self.buf.len() < self.size {
-            self.buf.resize(self.size, 0);
+        if self.recv.storage.len() < self.size {
+            self.recv.storage.resize(self.size, 0);
         }
-        &mut self.buf[self.end..]
+        &mut self.recv.storage[self.recv.end..]
     }
 
     /// `n` bytes were read into [`spare`](Self::spare).
     pub(crate) fn filled(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.buf.len());
-        self.full_read = n > 0 && self.end == self.buf.len();
+        self.recv.end = (self.recv.end + n).min(self.recv.storage.len());
+        self.full_read = n > 0 && self.recv.end == self.recv.storage.len();
     }
 
     /// The buffer as a `Vec` holding just the unconsumed bytes, with spare capacity for the
@@ -89,14 +81,14 @@ impl InputBuffer {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn read_with<R>(&mut self, read: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         self.prepare();
-        self.buf.truncate(self.end);
-        if self.buf.capacity() < self.size {
-            self.buf.reserve_exact(self.size - self.end);
+        self.recv.storage.truncate(self.recv.end);
+        if self.recv.storage.capacity() < self.size {
+            self.recv.storage.reserve_exact(self.size - self.recv.end);
         }
-        let before = self.end;
-        let result = read(&mut self.buf);
-        self.end = self.buf.len();
-        self.full_read = self.end > before && self.end >= self.size;
+        let before = self.recv.end;
+        let result = read(&mut self.recv.storage);
+        self.recv.end = self.recv.storage.len();
+        self.full_read = self.recv.end > before && self.recv.end >= self.size;
         result
     }
 
@@ -106,19 +98,16 @@ impl InputBuffer {
             return;
         }
         self.prepare();
-        self.buf.truncate(self.end);
-        self.buf.extend_from_slice(bytes);
-        self.end = self.buf.len();
+        self.recv.storage.truncate(self.recv.end);
+        self.recv.storage.extend_from_slice(bytes);
+        self.recv.end = self.recv.storage.len();
     }
 
     /// Frees the buffer when it holds nothing, so an idle connection costs no buffer. The
     /// size it had grown to is kept for the next read.
     pub(crate) fn release_if_empty(&mut self) {
         if self.is_empty() {
-            self.buf = Vec::new();
-            self.start = 0;
-            self.end = 0;
-            self.needed = 0;
+            self.recv = RecvBuffer::new(Vec::new());
             self.full_read = false;
         }
     }

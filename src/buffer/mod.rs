@@ -5,3 +5,4 @@
 pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod reassemble;
+pub(crate) mod recv;

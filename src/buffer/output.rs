@@ -3,6 +3,7 @@
 
 use alloc::vec::Vec;
 
+use crate::connection::Written;
 use crate::error::UsageError;
 
 /// Bytes to write to the transport, in order: `buf[written..end]`, then a message's payload
@@ -77,7 +78,7 @@ impl OutputBuffer {
     pub(crate) fn command(
         &mut self,
         need: usize,
-        mut command: impl FnMut(&mut [u8]) -> Result<usize, UsageError>,
+        mut command: impl FnMut(&mut [u8]) -> Result<Written, UsageError>,
     ) -> Result<(), UsageError> {
         // Behind a tail (rare: a reply queued while a large message is being written), the
         // space comes from `after`, the plain way.
@@ -96,7 +97,7 @@ impl OutputBuffer {
             }
             match command(&mut buf[at..]) {
                 Ok(n) => {
-                    result = Ok(at + n);
+                    result = Ok(at + n.len());
                     break;
                 }
                 Err(UsageError::BufferTooSmall { required }) if required > size => {
@@ -150,5 +151,67 @@ impl OutputBuffer {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_kept_as_it_is_goes_out_in_order() {
+        let mut out = OutputBuffer::default();
+        out.append(b"H");
+        out.push_tail(b"payload".to_vec());
+        // Queued behind the payload: a reply, then another message copied.
+        out.append(b"P");
+        out.command(2, |buf| {
+            buf[..2].copy_from_slice(b"QR");
+            Ok(Written::new(2))
+        })
+        .unwrap();
+        out.push_tail(b"xy".to_vec());
+        let expected = b"HpayloadPQRxy";
+        assert_eq!(out.parts().concat(), expected);
+        // Written in uneven steps, across the parts as a vectored write would.
+        let mut sent = Vec::new();
+        for step in [2, 3, 5, 1, 100] {
+            let all = out.parts().concat();
+            let n = step.min(all.len());
+            sent.extend_from_slice(&all[..n]);
+            out.advance(n);
+            assert_eq!(out.pending().is_empty(), out.parts().concat().is_empty());
+        }
+        assert_eq!(sent, expected);
+        assert!(out.pending().is_empty() && out.tail.is_empty() && out.after.is_empty());
+    }
+
+    #[test]
+    fn output_buffer_retries_with_the_required_size() {
+        let mut out = OutputBuffer::default();
+        let mut calls = 0;
+        out.command(1, |buf| {
+            calls += 1;
+            if buf.len() < 10 {
+                return Err(UsageError::BufferTooSmall { required: 10 });
+            }
+            buf[..10].copy_from_slice(b"0123456789");
+            Ok(Written::new(10))
+        })
+        .unwrap();
+        assert_eq!((calls, out.pending()), (2, &b"0123456789"[..]));
+        out.advance(4);
+        assert_eq!(out.pending(), b"456789");
+        out.advance(6);
+        assert!(out.pending().is_empty() && out.written == 0);
+        // The space is reused as it is, not zeroed again.
+        out.append(b"ab");
+        out.command(3, |buf| {
+            assert_eq!(&buf[..3], b"234");
+            buf[..3].copy_from_slice(b"cde");
+            Ok(Written::new(3))
+        })
+        .unwrap();
+        assert_eq!(out.pending(), b"abcde");
     }
 }

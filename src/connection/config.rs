@@ -5,9 +5,22 @@ use crate::time::Duration;
 /// How a [`Connection`](crate::Connection) behaves: its limits, its timers and the size of the
 /// caller's receive buffer. Build it with [`Config::new`] (or `Default`) and the setters.
 ///
-/// The defaults are safe for a server facing untrusted clients: 1 MiB messages and frames,
-/// 4,096 fragments per message, a 16 KiB opening-handshake head with at most 128 headers, and
-/// a 10 s closing-handshake deadline. Every other timer is off until set.
+/// The defaults are safe for a server facing untrusted clients; each setter says more.
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`max_frame_size`](Self::max_frame_size) | 1 MiB | what one peer can make the receiver hold or stream through a single frame; ample for chat and RPC messages, far below memory |
+/// | [`max_message_size`](Self::max_message_size) | 1 MiB | the same bound on a fragmented message, so fragmenting cannot get around it |
+/// | [`max_fragments`](Self::max_fragments) | 4,096 | bounds the events and work tiny fragments can cause per message |
+/// | [`max_head_size`](Self::max_head_size) | 16 KiB | larger than any browser's upgrade request (cookies included), small enough to refuse header floods with 431 |
+/// | [`max_headers`](Self::max_headers) | 128 | browsers send about 15; bounds the parsing work |
+/// | [`receive_buffer_size`](Self::receive_buffer_size) | 64 KiB | frames up to it arrive whole (zero-copy); larger ones stream through in pieces |
+/// | [`auto_pong`](Self::auto_pong) | on | RFC 6455 §5.5.2 requires the pong; the library owes it, not the application |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s | a peer that opens a connection and sends nothing (slowloris) is dropped; a real handshake takes milliseconds |
+/// | [`close_timeout`](Self::close_timeout) | 10 s | a peer that never answers a close cannot hold the connection open |
+/// | [`keepalive_interval`](Self::keepalive_interval) | off | pings cost traffic on every idle connection; turn on to detect dead peers |
+/// | [`pong_timeout`](Self::pong_timeout) | 20 s | with keepalive on: time for the peer to answer, generous for slow mobile links |
+/// | [`idle_timeout`](Self::idle_timeout) | off | whether silence is acceptable is the application's policy |
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Config {
     pub(crate) max_frame_size: u64,
@@ -129,7 +142,7 @@ impl Config {
     /// The deadline for the opening handshake, from the connection's creation: a server that
     /// has not received a whole request, or a client that has not received the response, by
     /// then fails with [`ErrorKind::HandshakeTimeout`](crate::ErrorKind::HandshakeTimeout).
-    /// Off by default; the adapters set 10 s.
+    /// 10 s by default; `None` turns it off (for a handshake done elsewhere it never runs).
     pub const fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -160,10 +173,5 @@ impl Config {
     pub const fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
         self
-    }
-
-    /// The receive buffer capacity this configuration expects.
-    pub const fn receive_buffer_len(&self) -> usize {
-        self.receive_buffer_size
     }
 }

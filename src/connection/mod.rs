@@ -36,8 +36,11 @@ use self::timer::{Timer, TimerTable};
 ///   [`send_text`](Self::send_text), [`send_binary`](Self::send_binary),
 ///   [`send_fragment`](Self::send_fragment), [`send_header`](Self::send_header),
 ///   [`send_ping`](Self::send_ping), [`send_pong`](Self::send_pong), [`close`](Self::close).
-///   Each writes whole frames into the caller's `out` buffer and returns how many bytes to
-///   write. A refused command returns a [`UsageError`], writes nothing and changes nothing.
+///   Each takes what to send, then the caller's `out` buffer, then `now` when it starts a
+///   timer (`accept`, `close`); it writes whole frames into `out` (after any owed bytes) and
+///   returns a `#[must_use]` [`Written`] saying how many bytes to write. A refused command
+///   returns a [`UsageError`], writes nothing and changes nothing.
+///   [`encoded_len`](Self::encoded_len) says how large `out` must be.
 /// - **Outputs**: [`poll_transmit`](Self::poll_transmit) (bytes the protocol owes the peer:
 ///   the client's request, pongs, close replies, keepalive pings, error responses, and the
 ///   instruction to close the transport) and [`poll_timeout`](Self::poll_timeout) (the next
@@ -55,6 +58,10 @@ use self::timer::{Timer, TimerTable};
 ///
 /// ```text
 /// loop {
+///     while let Some(event) = input.next_event(&mut conn, now)? {   // a RecvBuffer
+///         let written = handle(event, &mut conn, &mut out)?;          // echo, accept...
+///         transport.write_all(written.bytes(&out));
+///     }
 ///     while let Some(t) = conn.poll_transmit(&mut out) {
 ///         match t {
 ///             Transmit::Bytes(n) => transport.write_all(&out[..n]),
@@ -62,10 +69,8 @@ use self::timer::{Timer, TimerTable};
 ///         }
 ///     }
 ///     if conn.state() == State::Closed { break }
-///     // Hand over the unconsumed bytes; drop `consumed` of them afterwards.
-///     let received = conn.receive(&mut buf[start..end], now)?;
-///     start += received.consumed;
-///     match received.event { Some(event) => handle(event), None => read_more_or_sleep() }
+///     read into input.spare(), waiting until conn.poll_timeout() at most;
+///     then input.filled(n), conn.receive_eof() or conn.handle_timeout(now)
 /// }
 /// ```
 ///
@@ -215,6 +220,36 @@ pub struct Fragment<'i> {
     pub is_first: bool,
     /// Whether this is the message's last piece.
     pub is_last: bool,
+}
+
+/// What a command wrote: the first [`len`](Self::len) bytes of the `out` buffer it was given
+/// (owed bytes, then the command's frame). They must reach the transport: the connection
+/// already counts the frame as sent (a close, say, starts the close deadline), so dropping
+/// this without writing them loses the frame.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[must_use = "write these bytes of `out` to the transport, or the frame is lost"]
+pub struct Written(usize);
+
+impl Written {
+    #[cfg(test)]
+    pub(crate) const fn new(len: usize) -> Self {
+        Self(len)
+    }
+
+    /// How many bytes at the front of `out` to write.
+    pub const fn len(self) -> usize {
+        self.0
+    }
+
+    /// Whether nothing was written (never the case for a command that succeeded).
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The bytes to write: the front of the `out` buffer the command wrote into.
+    pub fn bytes(self, out: &[u8]) -> &[u8] {
+        &out[..self.0.min(out.len())]
+    }
 }
 
 /// What [`Connection::poll_transmit`] asks of the caller.
@@ -477,8 +512,7 @@ impl Connection {
     /// close code is known, RFC 6455 §7.1.5), or the connection had already ended. Otherwise the connection ended abnormally (RFC 6455 §7.1.5: 1006),
     /// never cleanly, and the error says so. Either way the connection is now closed; drain
     /// [`poll_transmit`](Self::poll_transmit) once more to learn to close the transport.
-    pub fn receive_eof(&mut self, now: Instant) -> Result<(), Error> {
-        let _ = now;
+    pub fn receive_eof(&mut self) -> Result<(), Error> {
         let expected = self.transport != Transport::Open
             || self.failed
             || matches!(self.phase, Phase::Ended)

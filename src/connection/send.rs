@@ -1,7 +1,7 @@
 //! The output side: commands that write frames into the caller's buffer, and the bytes the
 //! protocol owes the peer.
 
-use super::{Connection, MessageKind, Phase, Role, Transmit, Transport};
+use super::{Connection, MessageKind, Phase, Role, Transmit, Transport, Written};
 use crate::error::UsageError;
 use crate::handshake::{self, Accept, Reject};
 use crate::time::Instant;
@@ -48,18 +48,18 @@ impl Connection {
         accept: &Accept<'_>,
         out: &mut [u8],
         now: Instant,
-    ) -> Result<usize, UsageError> {
+    ) -> Result<Written, UsageError> {
         let Phase::AwaitDecision(offer) = &self.phase else { return Err(self.no_request()) };
         let written = handshake::write_accept(offer, accept, out)?;
         self.start_open(now);
-        Ok(written)
+        Ok(Written(written))
     }
 
     /// Server: refuses the upgrade request handed out in
     /// [`Event::Request`](super::Event::Request) with any status, headers and body (a 403 for
     /// a forbidden origin, a 401 asking for credentials...). The transport's close follows
     /// from [`poll_transmit`](Self::poll_transmit).
-    pub fn reject(&mut self, reject: &Reject<'_>, out: &mut [u8]) -> Result<usize, UsageError> {
+    pub fn reject(&mut self, reject: &Reject<'_>, out: &mut [u8]) -> Result<Written, UsageError> {
         if !matches!(self.phase, Phase::AwaitDecision(_)) {
             return Err(self.no_request());
         }
@@ -67,7 +67,7 @@ impl Connection {
         self.phase = Phase::Ended;
         self.timers.stop_all();
         self.transport_close_due();
-        Ok(written)
+        Ok(Written(written))
     }
 
     fn no_request(&self) -> UsageError {
@@ -78,12 +78,12 @@ impl Connection {
     }
 
     /// Sends a whole text message as one frame.
-    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, UsageError> {
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<Written, UsageError> {
         self.send_message(Opcode::Text, text.as_bytes(), out)
     }
 
     /// Sends a whole binary message as one frame.
-    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, UsageError> {
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<Written, UsageError> {
         self.send_message(Opcode::Binary, data, out)
     }
 
@@ -92,7 +92,7 @@ impl Connection {
         opcode: Opcode,
         data: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, UsageError> {
+    ) -> Result<Written, UsageError> {
         self.check_can_send_data()?;
         if self.sending.is_some() {
             return Err(UsageError::MessageInProgress);
@@ -110,7 +110,7 @@ impl Connection {
         payload: &[u8],
         is_last: bool,
         out: &mut [u8],
-    ) -> Result<usize, UsageError> {
+    ) -> Result<Written, UsageError> {
         self.check_can_send_data()?;
         let opcode = match self.sending {
             Some(open) if open == kind => Opcode::Continuation,
@@ -134,7 +134,7 @@ impl Connection {
         kind: MessageKind,
         payload_len: u64,
         out: &mut [u8],
-    ) -> Result<usize, UsageError> {
+    ) -> Result<Written, UsageError> {
         if self.role == Role::Client {
             return Err(UsageError::WrongRole);
         }
@@ -152,19 +152,19 @@ impl Connection {
             return Err(UsageError::BufferTooSmall { required });
         }
         let at = self.write_owed(out);
-        Ok(at + header.encode(&mut out[at..]).unwrap_or(0))
+        Ok(Written(at + header.encode(&mut out[at..]).unwrap_or(0)))
     }
 
     /// Sends a ping with `payload` (at most 125 bytes). The peer's pong arrives as
     /// [`Event::Pong`](super::Event::Pong).
-    pub fn send_ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, UsageError> {
+    pub fn send_ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<Written, UsageError> {
         self.check_can_send_control(payload)?;
         self.write_frame(Opcode::Ping, payload, true, out)
     }
 
     /// Sends a pong with `payload` (at most 125 bytes): the answer to a ping when automatic
     /// pongs are off, or an unsolicited heartbeat. It replaces an owed automatic pong.
-    pub fn send_pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, UsageError> {
+    pub fn send_pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<Written, UsageError> {
         self.check_can_send_control(payload)?;
         let owed_pong = self.pong_owed.take();
         let result = self.write_frame(Opcode::Pong, payload, true, out);
@@ -184,9 +184,9 @@ impl Connection {
         &mut self,
         code: CloseCode,
         reason: &str,
-        now: Instant,
         out: &mut [u8],
-    ) -> Result<usize, UsageError> {
+        now: Instant,
+    ) -> Result<Written, UsageError> {
         self.check_open()?;
         if self.sent_close.is_some() || self.failed {
             return Err(UsageError::Closing);
@@ -203,9 +203,11 @@ impl Connection {
         Ok(written)
     }
 
-    /// How many bytes of `out` a frame with `payload_len` bytes of payload would need now,
-    /// including the owed bytes written ahead of it.
-    pub fn send_capacity(&self, payload_len: usize) -> usize {
+    /// How many bytes of `out` a command sending `payload_len` bytes of payload would write
+    /// now: the owed bytes that go ahead of it, the frame header and the payload. An `out` of
+    /// this length never fails with [`UsageError::BufferTooSmall`].
+    #[must_use]
+    pub fn encoded_len(&self, payload_len: usize) -> usize {
         self.owed_len() + self.frame_len(payload_len)
     }
 
@@ -254,13 +256,13 @@ impl Connection {
         payload: &[u8],
         fin: bool,
         out: &mut [u8],
-    ) -> Result<usize, UsageError> {
+    ) -> Result<Written, UsageError> {
         let required = self.owed_len() + self.frame_len(payload.len());
         if out.len() < required {
             return Err(UsageError::BufferTooSmall { required });
         }
         let at = self.write_owed(out);
-        Ok(at + self.encode_frame(opcode, payload, fin, &mut out[at..]))
+        Ok(Written(at + self.encode_frame(opcode, payload, fin, &mut out[at..])))
     }
 
     /// Encodes one frame (masked for a client) into `out`, which is known to be long enough.

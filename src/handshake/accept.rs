@@ -42,12 +42,14 @@ impl<'a> Accept<'a> {
     }
 
     /// The chosen subprotocol, if any.
-    pub fn selected_subprotocol(&self) -> Option<&'a str> {
+    #[cfg(test)]
+    pub(crate) fn selected_subprotocol(&self) -> Option<&'a str> {
         self.subprotocol
     }
 
     /// The extra header lines.
-    pub fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
+    #[cfg(test)]
+    pub(crate) fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
         self.headers
     }
 }

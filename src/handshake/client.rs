@@ -78,22 +78,26 @@ impl<'a> ClientRequest<'a> {
     }
 
     /// The `Origin` value, if one is sent.
-    pub fn origin_header(&self) -> Option<&'a str> {
+    #[cfg(test)]
+    pub(crate) fn origin_header(&self) -> Option<&'a str> {
         self.origin
     }
 
     /// The offered subprotocols.
-    pub fn offered_subprotocols(&self) -> &'a [&'a str] {
+    #[cfg(test)]
+    pub(crate) fn offered_subprotocols(&self) -> &'a [&'a str] {
         self.subprotocols
     }
 
     /// The offered extensions.
-    pub fn offered_extensions(&self) -> &'a [&'a str] {
+    #[cfg(test)]
+    pub(crate) fn offered_extensions(&self) -> &'a [&'a str] {
         self.extensions
     }
 
     /// The extra header lines.
-    pub fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
+    #[cfg(test)]
+    pub(crate) fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
         self.headers
     }
 }

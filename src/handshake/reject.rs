@@ -44,12 +44,14 @@ impl<'a> Reject<'a> {
     }
 
     /// The extra header lines.
-    pub fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
+    #[cfg(test)]
+    pub(crate) fn extra_headers(&self) -> &'a [(&'a str, &'a [u8])] {
         self.headers
     }
 
     /// The body.
-    pub fn body_bytes(&self) -> &'a [u8] {
+    #[cfg(test)]
+    pub(crate) fn body_bytes(&self) -> &'a [u8] {
         self.body
     }
 }

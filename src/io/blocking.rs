@@ -372,7 +372,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
                     let now = self.now();
                     if let Err(failed) = self.driver.on_timeout(now) {
                         // The close frame it queued cannot get past what is stuck.
-                        self.driver.on_transport_error(now);
+                        self.driver.on_transport_error();
                         self.close_transport();
                         return Err(failed.into());
                     }
@@ -418,8 +418,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     }
 
     fn transport_failed<T>(&mut self, e: io::Error) -> Result<T, Error> {
-        let now = self.now();
-        self.driver.on_transport_error(now);
+        self.driver.on_transport_error();
         self.close_transport();
         Err(Error::Io(e))
     }
@@ -444,7 +443,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         let read = self.stream.read(self.driver.input_space());
         let now = self.now();
         match read {
-            Ok(0) => self.driver.on_eof(now).map_err(Error::from),
+            Ok(0) => self.driver.on_eof().map_err(Error::from),
             Ok(n) => {
                 self.driver.filled(n);
                 Ok(())

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use wsmachine::{
     Accept, ClientRequest, CloseFrame, Config, Connection, Duration, Error, Event, Instant,
-    OwnedMessage, Reassembler, Received, State, Transmit,
+    OwnedMessage, Reassembler, RecvBuffer, State, Transmit, Written,
 };
 
 /// An event, owned, as the tests record it.
@@ -37,9 +37,7 @@ pub struct Endpoint {
     pub conn: Connection,
     /// What is in flight towards this endpoint, with its arrival time.
     inbox: VecDeque<(Instant, Wire)>,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    input: RecvBuffer<Vec<u8>>,
     out: Vec<u8>,
     reassembler: Reassembler,
     /// Everything this endpoint was given, in order (messages reassembled).
@@ -60,13 +58,10 @@ pub struct Endpoint {
 
 impl Endpoint {
     fn new(conn: Connection) -> Self {
-        let len = conn.config().receive_buffer_len();
         Self {
+            input: RecvBuffer::for_config(conn.config()),
             conn,
             inbox: VecDeque::new(),
-            buf: vec![0; len],
-            start: 0,
-            end: 0,
             out: vec![0; 1 << 16],
             reassembler: Reassembler::new(),
             seen: Vec::new(),
@@ -195,13 +190,13 @@ impl Pair {
     pub fn command<T>(
         &mut self,
         side: Side,
-        command: impl FnOnce(&mut Connection, &mut [u8], Instant) -> Result<usize, T>,
+        command: impl FnOnce(&mut Connection, &mut [u8], Instant) -> Result<Written, T>,
     ) -> Result<usize, T> {
         let now = self.now;
         let latency = self.link.latency;
         let lost = self.link.blackhole == Some(side);
         let (from, to) = self.split(side);
-        let n = command(&mut from.conn, &mut from.out, now)?;
+        let n = command(&mut from.conn, &mut from.out, now)?.len();
         if n > 0 && !lost {
             to.inbox.push_back((now + latency, Wire::Bytes(from.out[..n].to_vec())));
         }
@@ -280,26 +275,23 @@ impl Pair {
             match wire {
                 Wire::Eof => {
                     ep.got_eof = true;
-                    let result = ep.conn.receive_eof(now);
+                    let result = ep.conn.receive_eof();
                     ep.eof_was_clean = Some(result.is_ok());
                     if let Err(e) = result {
                         ep.errors.push(e);
                     }
                 }
                 Wire::Bytes(mut bytes) => {
-                    // Make room at the front, then take what fits, a piece at most.
-                    ep.buf.copy_within(ep.start..ep.end, 0);
-                    ep.end -= ep.start;
-                    ep.start = 0;
-                    let room = ep.buf.len() - ep.end;
-                    let n = bytes.len().min(room).min(max_piece);
+                    // Take what fits, a piece at most.
+                    let spare = ep.input.spare();
+                    let n = bytes.len().min(spare.len()).min(max_piece);
                     if n == 0 {
                         ep.inbox.push_front((at, Wire::Bytes(bytes)));
                         // The buffer is full and nothing can be consumed: a bug.
                         panic!("receive buffer full and stuck: {:?}", ep.conn.state());
                     }
-                    ep.buf[ep.end..ep.end + n].copy_from_slice(&bytes[..n]);
-                    ep.end += n;
+                    spare[..n].copy_from_slice(&bytes[..n]);
+                    ep.input.filled(n);
                     let rest = bytes.split_off(n);
                     if !rest.is_empty() {
                         ep.inbox.push_front((at, Wire::Bytes(rest)));
@@ -314,20 +306,27 @@ impl Pair {
     fn receive_all(ep: &mut Endpoint, now: Instant) -> bool {
         let mut progress = false;
         loop {
-            if ep.start == ep.end && ep.conn.state() != State::Handshaking {
+            if ep.input.is_empty() && ep.conn.state() != State::Handshaking {
                 return progress;
             }
-            let result = ep.conn.receive(&mut ep.buf[ep.start..ep.end], now);
-            let Received { consumed, event, .. } = match result {
-                Ok(received) => received,
+            let before = ep.input.len();
+            let event = match ep.input.next_event(&mut ep.conn, now) {
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    // Bytes consumed without an event (a frame's header, discarded input)
+                    // are progress too.
+                    if ep.input.len() == before {
+                        return progress;
+                    }
+                    progress = true;
+                    continue;
+                }
                 Err(e) => {
                     ep.errors.push(e);
                     return true;
                 }
             };
-            ep.start += consumed;
-            let had_event = event.is_some();
-            if let Some(event) = event {
+            {
                 if let Some(message) = ep.reassembler.push(&event) {
                     ep.seen.push(Seen::Message(message));
                 }
@@ -343,12 +342,9 @@ impl Pair {
                 let is_request = matches!(seen, Some(Seen::Request { .. }));
                 ep.seen.extend(seen);
                 if is_request && ep.auto_accept {
-                    let n = ep.conn.accept(&Accept::new(), &mut ep.out, now).expect("accept");
+                    let n = ep.conn.accept(&Accept::new(), &mut ep.out, now).expect("accept").len();
                     ep.written.push_back(ep.out[..n].to_vec());
                 }
-            }
-            if consumed == 0 && !had_event {
-                return progress;
             }
             progress = true;
         }

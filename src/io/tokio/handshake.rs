@@ -54,10 +54,10 @@ pub(super) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         let now = clock.instant(TokioInstant::now());
         let step = match read {
             None => driver.on_timeout(now),
-            Some(Ok(0)) => driver.on_eof(now),
+            Some(Ok(0)) => driver.on_eof(),
             Some(Ok(_)) => Ok(()),
             Some(Err(e)) => {
-                driver.on_transport_error(now);
+                driver.on_transport_error();
                 return Err(e.into());
             }
         };

@@ -114,8 +114,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// The stream failed: the connection is over, nothing more is read or written.
     pub(super) fn transport_failed(&mut self, e: io::Error) -> io::Error {
-        let now = self.now();
-        self.driver.on_transport_error(now);
+        self.driver.on_transport_error();
         self.read_done = true;
         e
     }
@@ -137,8 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         match read {
             Poll::Ready(Ok(0)) => {
                 self.read_done = true;
-                let now = self.now();
-                Poll::Ready(self.driver.on_eof(now).map_err(Error::from))
+                Poll::Ready(self.driver.on_eof().map_err(Error::from))
             }
             Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(self.transport_failed(e)))),
