@@ -307,6 +307,5 @@ pub use crate::connection::{
 pub use crate::buffer::reassemble::{OwnedMessage, Reassembler};
 pub use crate::buffer::recv::RecvBuffer;
 // The I/O layer: what every adapter shares.
-#[cfg(feature = "std")]
-pub use crate::io::error::AdapterError;
+pub use crate::io::error::{AdapterError, DefaultTransportError};
 pub use crate::io::owned::{Decision, HttpResponse, Incoming, Outgoing};

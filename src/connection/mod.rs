@@ -3,7 +3,7 @@
 pub(crate) mod config;
 mod receive;
 mod rng;
-mod send;
+pub(crate) mod send;
 mod timer;
 
 use alloc::boxed::Box;

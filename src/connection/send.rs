@@ -191,11 +191,7 @@ impl Connection {
         if self.sent_close.is_some() || self.failed {
             return Err(UsageError::Closing);
         }
-        if !code.is_sendable() {
-            return Err(UsageError::InvalidCloseCode(code.0));
-        }
-        let frame = CloseFrame::new(code, reason)
-            .ok_or(UsageError::CloseReasonTooLong { len: reason.len() })?;
+        let frame = close_frame(code, reason)?;
         let mut payload = [0; MAX_CONTROL_PAYLOAD];
         let len = frame.write_payload(&mut payload);
         let written = self.write_frame(Opcode::Close, &payload[..len], true, out)?;
@@ -209,6 +205,13 @@ impl Connection {
     #[must_use]
     pub fn encoded_len(&self, payload_len: usize) -> usize {
         self.owed_len() + self.frame_len(payload_len)
+    }
+
+    /// Whether a data message can be sent now: the connection is open and no close was sent
+    /// or received (or failed it). Commands refuse to send otherwise.
+    #[must_use]
+    pub fn can_send(&self) -> bool {
+        self.check_can_send_data().is_ok() && self.received_close.is_none()
     }
 
     fn check_open(&self) -> Result<(), UsageError> {
@@ -231,10 +234,7 @@ impl Connection {
 
     fn check_can_send_control(&self, payload: &[u8]) -> Result<(), UsageError> {
         self.check_can_send_data()?;
-        if payload.len() > MAX_CONTROL_PAYLOAD {
-            return Err(UsageError::ControlPayloadTooLong { len: payload.len() });
-        }
-        Ok(())
+        check_control_payload(payload)
     }
 
     /// Header plus payload length of a frame this end sends.
@@ -335,6 +335,23 @@ impl Connection {
             self.owed.extend_from_slice(&frame[..n]);
         }
     }
+}
+
+/// The close frame this end may send with `code` and `reason`: codes that may not be sent
+/// (RFC 6455 §7.4) and reasons longer than 123 bytes are refused.
+pub(crate) fn close_frame(code: CloseCode, reason: &str) -> Result<CloseFrame, UsageError> {
+    if !code.is_sendable() {
+        return Err(UsageError::InvalidCloseCode(code.0));
+    }
+    CloseFrame::new(code, reason).ok_or(UsageError::CloseReasonTooLong { len: reason.len() })
+}
+
+/// RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less".
+pub(crate) fn check_control_payload(payload: &[u8]) -> Result<(), UsageError> {
+    if payload.len() > MAX_CONTROL_PAYLOAD {
+        return Err(UsageError::ControlPayloadTooLong { len: payload.len() });
+    }
+    Ok(())
 }
 
 // The longest close reason must fit a control frame with its code.

@@ -44,8 +44,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use super::clock::{os_seed, Clock};
-use super::driver::{decide_once, Driver};
-use super::error::{handshake_outcome, AdapterError as Error};
+use super::driver::{decide_once, Driver, Step, Want};
+use super::error::AdapterError as Error;
 use super::owned::{Decision, HttpResponse, Incoming, Outgoing};
 use super::url::WsUrl;
 use crate::connection::config::Config;
@@ -236,20 +236,11 @@ pub struct WebSocket<S> {
     /// The write timeout this adapter last set on the stream, `None` while it leaves the
     /// caller's setting alone.
     write_timeout: Option<std::time::Duration>,
-    /// Whether the transport was closed.
-    closed: bool,
 }
 
 impl<S: Read + Write + Transport> WebSocket<S> {
     fn new(stream: S, conn: Connection, clock: Clock<std::time::Instant>) -> Self {
-        Self {
-            stream,
-            driver: Driver::new(conn),
-            clock,
-            read_timeout: None,
-            write_timeout: None,
-            closed: false,
-        }
+        Self { stream, driver: Driver::new(conn), clock, read_timeout: None, write_timeout: None }
     }
 
     fn now(&self) -> crate::Instant {
@@ -260,29 +251,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         &mut self,
         decide: &mut dyn FnMut(&Request<'_>) -> Decision,
     ) -> Result<Option<HttpResponse>, Error> {
-        loop {
-            self.flush()?;
-            let now = self.now();
-            match self.driver.handshake(now, decide) {
-                Ok(Some(result)) => {
-                    self.flush()?;
-                    let outcome = handshake_outcome(result);
-                    if outcome.is_err() {
-                        self.close_transport();
-                    }
-                    return outcome;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    let _unsent = self.flush();
-                    return Err(e.into());
-                }
-            }
-            if self.driver.is_closed() {
-                return Err(Error::Closed);
-            }
-            self.fill()?;
-        }
+        self.run(|driver, now| driver.handshake_step(now, decide))
     }
 
     /// Receives the next whole message, ping, pong or close frame, waiting for it.
@@ -293,7 +262,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// returned once; the close frame the RFC asks for has been sent. Call `recv` again after
     /// [`Incoming::Close`] (or an error) to complete the close.
     pub fn recv(&mut self) -> Result<Option<Incoming>, Error> {
-        self.drive(|driver, now| driver.next_incoming(now))
+        self.run(|driver, now| driver.receive_step(now, Driver::next_incoming))
     }
 
     /// Receives the next event as the connection hands it out, borrowing this adapter's read
@@ -307,90 +276,71 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         &mut self,
         mut handle: impl FnMut(Event<'_>) -> R,
     ) -> Result<Option<R>, Error> {
-        self.drive(|driver, now| driver.next_raw(now, &mut handle))
+        self.run(|driver, now| driver.receive_step(now, |d, now| d.next_raw(now, &mut handle)))
     }
 
-    /// Writes pending output, then steps `step` until it yields, reading as needed.
-    fn drive<R>(
+    /// Writes everything queued (then flushes the stream: a TLS stream writes its records
+    /// there), running deadlines that fall due meanwhile.
+    fn flush(&mut self) -> Result<(), Error> {
+        self.run(Driver::flush_step)
+    }
+
+    /// Runs a driver loop, doing the I/O each step asks for.
+    fn run<T>(
         &mut self,
-        mut step: impl FnMut(&mut Driver, crate::Instant) -> Result<Option<R>, crate::Error>,
-    ) -> Result<Option<R>, Error> {
+        mut step: impl FnMut(&mut Driver, crate::Instant) -> Step<Result<T, Error>>,
+    ) -> Result<T, Error> {
         loop {
-            self.flush()?;
-            if self.driver.is_closed() {
-                self.close_transport();
-                return Ok(None);
-            }
             let now = self.now();
             match step(&mut self.driver, now) {
-                Ok(Some(result)) => {
-                    self.flush()?;
-                    return Ok(Some(result));
+                Step::Ready(result) => return result,
+                Step::Io(Want::Write) => self.write()?,
+                Step::Io(Want::Read { deadline }) => self.read(deadline)?,
+                Step::Io(Want::Shutdown) => {
+                    // The peer may have closed first; either way the connection is over.
+                    let _already = self.stream.close();
+                    self.driver.shut_down();
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    let _unsent = self.flush();
-                    return Err(e.into());
-                }
-            }
-            if let Err(e) = self.fill() {
-                // A deadline's failure may have queued a close frame: send it before
-                // reporting, in case the caller stops here.
-                let _unsent = self.flush();
-                return Err(e);
             }
         }
     }
 
-    /// Writes everything pending, then flushes the stream (a TLS stream writes its records
-    /// there), running deadlines that fall due while either waits; closes the transport once
-    /// the connection is over.
-    fn flush(&mut self) -> Result<(), Error> {
-        loop {
-            let bounded = self.bound_write()?;
-            let pending = !self.driver.output().is_empty();
-            let result = if pending {
-                self.stream.write(self.driver.output())
-            } else {
-                self.stream.flush().map(|()| 0)
-            };
-            match result {
-                Ok(_) if !pending => break,
-                Ok(0) => return self.transport_failed(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.driver.wrote(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Our own timeout: a deadline is due (a timeout that fires a little early
-                // runs nothing, and the write is tried again). A deadline may queue a ping,
-                // which the loop then writes.
-                Err(e)
-                    if bounded
-                        && matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                {
-                    let now = self.now();
-                    if let Err(failed) = self.driver.on_timeout(now) {
-                        // The close frame it queued cannot get past what is stuck.
-                        self.driver.on_transport_error();
-                        self.close_transport();
-                        return Err(failed.into());
-                    }
+    /// Writes once, bounded by the next deadline; flushes the stream once everything is
+    /// written.
+    fn write(&mut self) -> Result<(), Error> {
+        let bounded = self.bound_write()?;
+        let result = self.stream.write(self.driver.output()).and_then(|n| {
+            if n > 0 {
+                self.driver.wrote(n);
+                if self.driver.output().is_empty() {
+                    self.stream.flush()?;
                 }
-                Err(e) => return self.transport_failed(e),
             }
+            Ok(n)
+        });
+        match result {
+            Ok(0) => self.transport_failed(io::ErrorKind::WriteZero.into()),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            // Our own timeout: a deadline is due (one that fires a little early runs
+            // nothing, and the write is tried again).
+            Err(e)
+                if bounded
+                    && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            {
+                let now = self.now();
+                self.driver.write_stalled(now);
+                Ok(())
+            }
+            Err(e) => self.transport_failed(e),
         }
-        if self.driver.is_closed() {
-            self.close_transport();
-        }
-        Ok(())
     }
 
     /// Sets the write timeout to the time left until the next deadline, if one is armed;
     /// otherwise restores the caller's setting (none) if this adapter had changed it.
     /// Returns whether a write that times out means a deadline is due.
     fn bound_write(&mut self) -> Result<bool, Error> {
-        let timeout = self.wait_limit(self.now());
+        let timeout = self.wait_limit(self.driver.poll_timeout());
         if must_reset(self.write_timeout, timeout) {
             if let Err(e) = self.stream.set_write_timeout(timeout) {
                 return self.transport_failed(e);
@@ -400,60 +350,48 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         Ok(timeout.is_some())
     }
 
-    /// How long a read or write may wait: until the next deadline (at least 1 ms, so a
-    /// deadline that is due still bounds the wait), or `None` while none is armed.
-    fn wait_limit(&self, now: crate::Instant) -> Option<std::time::Duration> {
-        self.driver.poll_timeout().map(|at| {
+    /// How long a read or write may wait for `deadline`: at least 1 ms, so a deadline that
+    /// is due still bounds the wait; `None` while none is armed.
+    fn wait_limit(&self, deadline: Option<crate::Instant>) -> Option<std::time::Duration> {
+        let now = self.now();
+        deadline.map(|at| {
             let left: std::time::Duration = (at - now).into();
             left.max(std::time::Duration::from_millis(1))
         })
     }
 
-    fn close_transport(&mut self) {
-        if !self.closed {
-            self.closed = true;
-            // The peer may have closed first; either way the connection is over.
-            let _already = self.stream.close();
-        }
-    }
-
     fn transport_failed<T>(&mut self, e: io::Error) -> Result<T, Error> {
         self.driver.on_transport_error();
-        self.close_transport();
+        if !self.driver.is_shut_down() {
+            let _already = self.stream.close();
+            self.driver.shut_down();
+        }
         Err(Error::Io(e))
     }
 
-    /// Reads once, waiting no longer than the next deadline; handles the deadline, or the
-    /// end of the stream.
-    fn fill(&mut self) -> Result<(), Error> {
-        let now = self.now();
-        let deadline = self.driver.poll_timeout();
-        if let Some(at) = deadline {
-            if at <= now {
-                return self.driver.on_timeout(now).map_err(Error::from);
-            }
-        }
-        let timeout = self.wait_limit(now);
+    /// Reads once, waiting no longer than `deadline`; a read that times out reports
+    /// nothing, and the next step runs the deadline.
+    fn read(&mut self, deadline: Option<crate::Instant>) -> Result<(), Error> {
+        let timeout = self.wait_limit(deadline);
         if must_reset(self.read_timeout, timeout) {
             if let Err(e) = self.stream.set_read_timeout(timeout) {
                 return self.transport_failed(e);
             }
             self.read_timeout = timeout;
         }
-        let read = self.stream.read(self.driver.input_space());
-        let now = self.now();
-        match read {
-            Ok(0) => self.driver.on_eof().map_err(Error::from),
-            Ok(n) => {
-                self.driver.filled(n);
-                Ok(())
-            }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                self.driver.on_timeout(now).map_err(Error::from)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(e) => self.transport_failed(e),
+        match self.stream.read(self.driver.input_space()) {
+            Ok(0) => self.driver.read_eof(),
+            Ok(n) => self.driver.filled(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return self.transport_failed(e),
         }
+        Ok(())
     }
 
     /// Sends a text message as one frame.

@@ -1,18 +1,22 @@
-//! The adapters' error type: who failed, and how.
+//! The adapters' error type: who failed, and how. Generic over the transport's error, so
+//! the std, tokio and embedded adapters share it; `std` is needed only for the conversions
+//! to and from `std::io::Error`.
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
+#[cfg(feature = "std")]
 use std::io;
 
 use crate::error::UsageError;
 use crate::io::driver::Handshake;
 use crate::io::owned::HttpResponse;
 
-/// Why an adapter call failed. Each variant says who failed and what happened.
+/// Why an adapter call failed. Each variant says who failed and what happened. `E` is the
+/// transport's error: `std::io::Error` for the std and tokio adapters.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum AdapterError {
+pub enum AdapterError<E = DefaultTransportError> {
     /// The peer broke the protocol, or a deadline passed (handshake, pong, idle, close). The
     /// reply the RFC asks for (a close frame or an HTTP error status) was sent if it could
     /// be; [`crate::Error::kind`] says what the peer did.
@@ -21,7 +25,7 @@ pub enum AdapterError {
     /// invalid header); nothing was sent.
     Usage(UsageError),
     /// The transport failed (connection reset, broken pipe, ...). The connection is over.
-    Io(io::Error),
+    Io(E),
     /// Client: the server refused the upgrade with this non-`101` response (status, headers
     /// and the start of its body).
     Refused(Box<HttpResponse>),
@@ -38,7 +42,17 @@ pub enum AdapterError {
     InvalidUrl(String),
 }
 
-impl fmt::Display for AdapterError {
+/// The transport error [`AdapterError`] carries when none is named: `std::io::Error` with
+/// `std`, and without it an uninhabited type (name the embedded transport's error then).
+#[cfg(feature = "std")]
+pub type DefaultTransportError = io::Error;
+
+/// The transport error [`AdapterError`] carries when none is named: `std::io::Error` with
+/// `std`, and without it an uninhabited type (name the embedded transport's error then).
+#[cfg(not(feature = "std"))]
+pub type DefaultTransportError = core::convert::Infallible;
+
+impl<E: fmt::Display> fmt::Display for AdapterError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Protocol(e) => write!(f, "WebSocket protocol failure: {e}"),
@@ -54,7 +68,8 @@ impl fmt::Display for AdapterError {
     }
 }
 
-impl std::error::Error for AdapterError {
+#[cfg(feature = "std")]
+impl<E: std::error::Error + 'static> std::error::Error for AdapterError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Protocol(e) => Some(e),
@@ -65,13 +80,13 @@ impl std::error::Error for AdapterError {
     }
 }
 
-impl From<crate::Error> for AdapterError {
+impl<E> From<crate::Error> for AdapterError<E> {
     fn from(e: crate::Error) -> Self {
         Self::Protocol(e)
     }
 }
 
-impl From<UsageError> for AdapterError {
+impl<E> From<UsageError> for AdapterError<E> {
     fn from(e: UsageError) -> Self {
         match e {
             UsageError::Closed | UsageError::Closing => Self::Closed,
@@ -80,12 +95,14 @@ impl From<UsageError> for AdapterError {
     }
 }
 
+#[cfg(feature = "std")]
 impl From<io::Error> for AdapterError {
     fn from(e: io::Error) -> Self {
         Self::Io(e)
     }
 }
 
+#[cfg(feature = "std")]
 impl From<AdapterError> for io::Error {
     fn from(e: AdapterError) -> Self {
         match e {
@@ -96,13 +113,16 @@ impl From<AdapterError> for io::Error {
 }
 
 /// What a finished opening handshake means for the caller: the connection is open (with the
-/// server's `101` for a client), or the error saying who refused.
-pub(crate) fn handshake_outcome(
-    result: Result<Handshake, UsageError>,
-) -> Result<Option<HttpResponse>, AdapterError> {
-    match result? {
+/// server's `101` for a client), or the error saying who refused or failed.
+pub(crate) fn handshake_outcome<E>(
+    ended: Handshake,
+) -> Result<Option<HttpResponse>, AdapterError<E>> {
+    match ended {
         Handshake::Open(response) => Ok(response),
         Handshake::Refused(response) => Err(AdapterError::Refused(Box::new(response))),
         Handshake::Rejected(status) => Err(AdapterError::Rejected { status }),
+        Handshake::Failed(e) => Err(AdapterError::Protocol(e)),
+        Handshake::Usage(e) => Err(e.into()),
+        Handshake::Closed => Err(AdapterError::Closed),
     }
 }

@@ -11,14 +11,13 @@
 #![cfg_attr(not(feature = "std"), allow(dead_code))]
 
 pub(crate) mod driver;
+pub(crate) mod error;
 pub(crate) mod owned;
 
 #[cfg(feature = "std")]
 pub mod blocking;
 #[cfg(feature = "std")]
 pub(crate) mod clock;
-#[cfg(feature = "std")]
-pub(crate) mod error;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 #[cfg(feature = "std")]

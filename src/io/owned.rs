@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::buffer::reassemble::OwnedMessage;
-use crate::connection::MessageKind;
+use crate::connection::{send, MessageKind};
 use crate::error::UsageError;
 #[cfg(doc)]
 use crate::handshake::Request;
@@ -101,17 +101,12 @@ impl Outgoing {
     /// The checks that do not depend on the connection's state: a close code that may be
     /// sent, a close reason of at most 123 bytes, control payloads of at most 125 bytes.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// They are the connection's own checks ([`send::close_frame`],
+    /// [`send::check_control_payload`]), for a sender that has no connection at hand.
     pub(crate) fn check(&self) -> Result<(), UsageError> {
         match self {
-            Self::Close(code, _) if !code.is_sendable() => {
-                Err(UsageError::InvalidCloseCode(code.0))
-            }
-            Self::Close(_, reason) if reason.len() > crate::MAX_CLOSE_REASON => {
-                Err(UsageError::CloseReasonTooLong { len: reason.len() })
-            }
-            Self::Ping(payload) | Self::Pong(payload) if payload.len() > 125 => {
-                Err(UsageError::ControlPayloadTooLong { len: payload.len() })
-            }
+            Self::Close(code, reason) => send::close_frame(*code, reason).map(|_frame| ()),
+            Self::Ping(payload) | Self::Pong(payload) => send::check_control_payload(payload),
             _ => Ok(()),
         }
     }

@@ -1,5 +1,5 @@
-//! The stream and the driver, and what moving bytes between them needs: writing, reading,
-//! sleeping until the next deadline.
+//! The stream and the driver, and the I/O the driver's steps ask for: writing, reading,
+//! shutting down, sleeping until the next deadline.
 
 use alloc::boxed::Box;
 use core::future::Future;
@@ -12,20 +12,17 @@ use ::tokio::time::{sleep_until, Instant as TokioInstant, Sleep};
 
 use super::handshake::poll_read_vec;
 use crate::io::clock::Clock;
-use crate::io::driver::Driver;
+use crate::io::driver::{Driver, Want};
 use crate::io::error::AdapterError as Error;
 
 /// The stream and the driver, with what moving bytes between them needs: used by a
-/// [`WebSocket`] in its caller's task, and by the connection task of split halves.
+/// [`WebSocket`](super::WebSocket) in its caller's task, and by the connection task of split
+/// halves.
 pub(super) struct Io<S> {
     pub(super) stream: S,
     pub(super) driver: Driver,
     pub(super) clock: Clock<TokioInstant>,
     pub(super) sleep: Option<Pin<Box<Sleep>>>,
-    /// Whether the stream was shut down.
-    pub(super) shut_down: bool,
-    /// Whether reading is over (end of stream, or the stream failed).
-    pub(super) read_done: bool,
     /// The time read during this poll, if it was.
     pub(super) now: Option<crate::Instant>,
 }
@@ -46,45 +43,92 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         now
     }
 
-    /// Whether no more data may be sent (a close was sent or received, or it is over).
-    pub(super) fn closing(&self) -> bool {
-        let conn = self.driver.connection();
-        conn.sent_close().is_some() || conn.received_close().is_some() || self.driver.is_closed()
-    }
-
-    /// Fires due deadlines, and arms the sleep for the next one. `Ok(true)` if one fired.
-    pub(super) fn poll_timer(&mut self, cx: &mut Context<'_>) -> Result<bool, crate::Error> {
-        let Some(deadline) = self.driver.poll_timeout() else {
-            self.sleep = None;
-            return Ok(false);
-        };
-        // Deadlines are checked against the clock itself, never against a time read
-        // earlier in this poll: a sleep that fired must find its deadline passed.
-        let now = self.fresh_now();
-        if deadline > now {
-            let at = self.clock.at(deadline);
-            let sleep = match &mut self.sleep {
-                Some(sleep) => {
-                    if sleep.deadline() != at {
-                        sleep.as_mut().reset(at);
-                    }
-                    sleep
+    /// Does what a driver step wants. `Ready(Ok(()))` once the next step can be taken;
+    /// `Pending` when the stream is not ready and no deadline has passed. A failure of the
+    /// stream is returned; the connection is then over.
+    pub(super) fn poll_want(
+        &mut self,
+        cx: &mut Context<'_>,
+        want: Want,
+    ) -> Poll<Result<(), Error>> {
+        match want {
+            Want::Write => {
+                if self.poll_write_out(cx)? {
+                    return Poll::Ready(Ok(()));
                 }
-                None => self.sleep.insert(Box::pin(sleep_until(at))),
-            };
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Ok(false);
+                // A peer that stops reading must not stall the deadlines (keepalive, close).
+                if self.poll_deadline(cx) {
+                    let now = self.fresh_now();
+                    self.driver.write_stalled(now);
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending
+            }
+            Want::Read { .. } => match self.poll_read(cx) {
+                Poll::Ready(result) => Poll::Ready(result),
+                // Woken by the deadline: the next step runs it, with the time read afresh.
+                Poll::Pending if self.poll_deadline(cx) => {
+                    self.now = None;
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Pending => {
+                    // Going idle: hold no buffer while waiting.
+                    self.driver.release_buffers();
+                    Poll::Pending
+                }
+            },
+            Want::Shutdown => {
+                // RFC 6455 §7.1.1: the side the connection says closes the transport does so
+                // now; the other side saw the end of the stream. A failed shutdown changes
+                // nothing: the connection is over either way.
+                if Pin::new(&mut self.stream).poll_shutdown(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.driver.shut_down();
+                Poll::Ready(Ok(()))
             }
         }
+    }
+
+    /// Whether the next deadline has passed, arming the sleep that wakes the task for it
+    /// otherwise. Deadlines are checked against the clock itself, never against a time read
+    /// earlier in this poll: a sleep that fired must find its deadline passed.
+    pub(super) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.driver.poll_timeout() else {
+            self.sleep = None;
+            return false;
+        };
+        if deadline <= self.fresh_now() {
+            return true;
+        }
+        let at = self.clock.at(deadline);
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if sleep.deadline() != at {
+                    sleep.as_mut().reset(at);
+                }
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(sleep_until(at))),
+        };
+        sleep.as_mut().poll(cx).is_ready()
+    }
+
+    /// Runs the deadlines that have passed (arming the sleep for the next one otherwise).
+    /// `true` if one ran and the next deadline moved, so a clock that rounds cannot spin.
+    pub(super) fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.poll_deadline(cx) {
+            return false;
+        }
+        let before = self.driver.poll_timeout();
         let now = self.fresh_now();
-        self.driver.on_timeout(now)?;
-        // Progress only if the deadline moved, so a clock that rounds cannot spin.
-        Ok(self.driver.poll_timeout() != Some(deadline))
+        self.driver.run_deadlines(now);
+        self.driver.poll_timeout() != before
     }
 
     /// Writes pending output until the stream would block. `Ok(true)` if bytes were
     /// written; on a failure the connection is over (and the error is returned once).
-    pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, io::Error> {
+    pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
         while !self.driver.output().is_empty() {
             let stream = Pin::new(&mut self.stream);
@@ -113,14 +157,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     }
 
     /// The stream failed: the connection is over, nothing more is read or written.
-    pub(super) fn transport_failed(&mut self, e: io::Error) -> io::Error {
+    pub(super) fn transport_failed(&mut self, e: io::Error) -> Error {
         self.driver.on_transport_error();
-        self.read_done = true;
-        e
+        self.driver.shut_down();
+        Error::Io(e)
     }
 
     /// Reads more input. `Ready(Ok(()))` after bytes or the end of the stream (whose
-    /// failure, if it ends the connection too early, is the error).
+    /// meaning the next step reports).
     pub(super) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let stream = &mut self.stream;
         // The rest of a large frame goes straight into the message it belongs to (never
@@ -135,11 +179,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         };
         match read {
             Poll::Ready(Ok(0)) => {
-                self.read_done = true;
-                Poll::Ready(self.driver.on_eof().map_err(Error::from))
+                self.driver.read_eof();
+                Poll::Ready(Ok(()))
             }
             Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(self.transport_failed(e)))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.transport_failed(e))),
             Poll::Pending => Poll::Pending,
         }
     }

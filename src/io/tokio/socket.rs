@@ -2,7 +2,7 @@
 
 use core::future::poll_fn;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::TcpStream;
@@ -12,6 +12,7 @@ use futures_sink::Sink;
 use super::halves::{ReadHalf, WriteHalf};
 use super::pump::Io;
 use super::task::Task;
+use crate::io::driver::{Driver, Step};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
 use crate::wire::close::CloseCode;
@@ -69,7 +70,6 @@ where
     /// Not cancel-safe: cancelled while earlier bytes are written, the message is dropped;
     /// cancelled later, its remaining bytes go out with the next `recv`, `send` or `flush`.
     pub async fn send(&mut self, message: Outgoing) -> Result<(), Error> {
-        message.check()?;
         self.flush().await?;
         self.queue(message)?;
         self.flush().await
@@ -100,11 +100,7 @@ where
 
     /// Encodes `message` after what is queued.
     fn queue(&mut self, message: Outgoing) -> Result<(), Error> {
-        message.check()?;
         let io = self.io.as_mut().ok_or(Error::Closed)?;
-        if io.closing() {
-            return Err(Error::Closed);
-        }
         let now = io.fresh_now();
         let vectored = io.stream.is_write_vectored();
         io.driver.send_owned(message, now, vectored)?;
@@ -115,16 +111,13 @@ where
     fn poll_write_all(&mut self, cx: &mut Context<'_>, keep: usize) -> Poll<Result<(), Error>> {
         let Some(io) = self.io.as_mut() else { return Poll::Ready(Ok(())) };
         loop {
-            if io.driver.output_len() <= keep {
+            if keep > 0 && io.driver.output_len() <= keep {
                 return Poll::Ready(Ok(()));
             }
-            io.poll_write_out(cx)?;
-            if io.driver.output_len() <= keep {
-                return Poll::Ready(Ok(()));
-            }
-            // A peer that stops reading must not stall the deadlines (keepalive, close).
-            if !io.poll_timer(cx)? {
-                return Poll::Pending;
+            let now = io.now();
+            match io.driver.flush_step(now) {
+                Step::Ready(result) => return Poll::Ready(result),
+                Step::Io(want) => ready!(io.poll_want(cx, want))?,
             }
         }
     }
@@ -133,47 +126,13 @@ where
         let Some(io) = self.io.as_mut() else { return Poll::Ready(None) };
         io.now = None;
         loop {
-            if let Err(e) = io.poll_write_out(cx) {
-                return Poll::Ready(Some(Err(e.into())));
-            }
-            match io.poll_timer(cx) {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => return Poll::Ready(Some(Err(e.into()))),
-            }
-            if io.driver.is_closed() || io.read_done {
-                // Over: the last bytes (a close frame) go out, then the transport closes.
-                if !io.driver.output().is_empty() {
-                    return Poll::Pending;
-                }
-                if !io.shut_down {
-                    // RFC 6455 §7.1.1: the side the connection says closes the transport
-                    // does so now; the other side saw the end of the stream.
-                    if Pin::new(&mut io.stream).poll_shutdown(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    io.shut_down = true;
-                }
-                io.driver.release_buffers();
-                return Poll::Ready(None);
-            }
             let now = io.now();
-            match io.driver.next_incoming(now) {
-                Ok(Some(item)) => return Poll::Ready(Some(Ok(item))),
-                Ok(None) => {}
-                Err(e) => {
-                    // The close frame that answers the failure goes out now if it can.
-                    let _unsent = io.poll_write_out(cx);
-                    return Poll::Ready(Some(Err(e.into())));
-                }
-            }
-            match io.poll_read(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Poll::Pending => {
-                    // Going idle: hold no buffer while waiting.
-                    io.driver.release_buffers();
-                    return Poll::Pending;
+            match io.driver.receive_step(now, Driver::next_incoming) {
+                Step::Ready(result) => return Poll::Ready(result.transpose()),
+                Step::Io(want) => {
+                    if let Err(e) = ready!(io.poll_want(cx, want)) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
                 }
             }
         }
@@ -188,14 +147,12 @@ where
     /// writes whatever was still queued), when there is a tokio runtime to run it on.
     fn drop(&mut self) {
         let Some(mut io) = self.io.take() else { return };
-        if io.shut_down {
+        if io.driver.is_shut_down() {
             return;
         }
         let Ok(runtime) = ::tokio::runtime::Handle::try_current() else { return };
-        if io.driver.connection().state() == crate::State::Open {
-            let now = io.fresh_now();
-            let _closing = io.driver.close(CloseCode::NORMAL, "", now);
-        }
+        let now = io.fresh_now();
+        io.driver.close_if_open(now);
         runtime.spawn(Task::new(io));
     }
 }
@@ -235,10 +192,8 @@ where
     /// on to see the peer's close.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if let Some(io) = self.io.as_mut() {
-            if !io.closing() {
-                let now = io.fresh_now();
-                let _closing = io.driver.close(CloseCode::NORMAL, "", now);
-            }
+            let now = io.fresh_now();
+            io.driver.close_if_open(now);
         }
         self.poll_write_all(cx, 0)
     }

@@ -14,9 +14,9 @@ use futures_core::Stream;
 
 use super::halves::{ReadHalf, Shared, WriteHalf, RECEIVE_QUEUE, SEND_QUEUE};
 use super::pump::Io;
+use crate::io::driver::{Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
-use crate::wire::close::CloseCode;
 
 /// How many rounds the connection task makes per poll before yielding to other tasks.
 pub(super) const ROUNDS: usize = 32;
@@ -87,20 +87,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
 
     /// Marks the connection as no longer able to send, once a close is under way.
     fn update_closing(&mut self) {
-        if self.io.closing() {
+        if !self.io.driver.connection().can_send() {
             self.shared.closing.store(true, Ordering::Release);
         }
     }
 
-    /// Fires due deadlines. `true` if one fired.
+    /// Runs due deadlines. `true` if one ran.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        match self.io.poll_timer(cx) {
-            Ok(fired) => fired,
-            Err(e) => {
-                self.report(Err(e.into()));
-                true
-            }
-        }
+        self.io.poll_timer(cx)
     }
 
     /// Writes pending output. `true` if bytes were written (or the stream failed).
@@ -108,7 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         match self.io.poll_write_out(cx) {
             Ok(progress) => progress,
             Err(e) => {
-                self.report(Err(Error::Io(e)));
+                self.report(Err(e));
                 true
             }
         }
@@ -138,9 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                 // Every writer is gone: close normally if nobody did.
                 self.commands = None;
                 let now = self.io.now();
-                if self.io.driver.connection().state() == crate::State::Open {
-                    let _closing = self.io.driver.close(CloseCode::NORMAL, "", now);
-                }
+                self.io.driver.close_if_open(now);
                 true
             }
             Poll::Pending => {
@@ -190,32 +182,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             return false;
         }
         let now = self.io.now();
-        match self.io.driver.next_incoming(now) {
-            Ok(Some(item)) => {
+        match self.io.driver.receive_step(now, Driver::next_incoming) {
+            Step::Ready(Ok(Some(item))) => {
                 self.shared.wanted.store(false, Ordering::Release);
                 self.report(Ok(item));
-                return true;
+                true
             }
-            Ok(None) => {}
-            Err(e) => {
-                self.report(Err(e.into()));
-                return true;
-            }
-        }
-        if self.io.read_done || self.io.driver.is_closed() {
-            self.io.driver.release_buffers();
-            return false;
-        }
-        match self.io.poll_read(cx) {
-            Poll::Ready(Ok(())) => true,
-            Poll::Ready(Err(e)) => {
+            Step::Ready(Ok(None)) => false,
+            Step::Ready(Err(e)) => {
                 self.report(Err(e));
                 true
             }
-            Poll::Pending => {
-                self.io.driver.release_buffers();
-                false
-            }
+            Step::Io(Want::Read { .. }) => match self.io.poll_read(cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(e)) => {
+                    self.report(Err(e));
+                    true
+                }
+                Poll::Pending => {
+                    self.io.driver.release_buffers();
+                    false
+                }
+            },
+            // Writing and the transport's shutdown are the poll loop's.
+            Step::Io(Want::Write | Want::Shutdown) => false,
         }
     }
 }
@@ -237,13 +227,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
             progress |= this.poll_receive(cx);
             this.update_closing();
             if this.io.driver.is_closed() && this.io.driver.output().is_empty() {
-                if !this.io.shut_down {
+                if !this.io.driver.is_shut_down() {
                     // RFC 6455 §7.1.1: the side the connection says closes the transport
                     // does so now; the other side saw the end of the stream.
-                    match Pin::new(&mut this.io.stream).poll_shutdown(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(_) => this.io.shut_down = true,
+                    if this.io.poll_want(cx, Want::Shutdown).is_pending() {
+                        return Poll::Pending;
                     }
+                }
+                if let Some(e) = this.io.driver.take_failure() {
+                    this.report(Err(e.into()));
                 }
                 if this.pending.is_empty() || this.incoming.is_none() {
                     return Poll::Ready(());
