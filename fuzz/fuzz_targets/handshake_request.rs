@@ -62,8 +62,9 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Some(other) => panic!("a server's first event is a request, not {other:?}"),
                 None => {
-                    assert_waiting_for_head(r.consumed, r.needed, input_len, limit, blank_line);
-                    feed.consume(r.consumed, r.needed);
+                    let (consumed, needed) = (r.consumed, r.needed);
+                    assert_waiting_for_head(consumed, needed, input_len, limit, blank_line);
+                    feed.consume(consumed, needed);
                     if feed.stream_done() {
                         break;
                     }
