@@ -227,7 +227,7 @@ impl<'a> Feed<'a> {
     /// Reads the next chunk, making room as the buffer's rules say. Returns how many bytes
     /// were read: 0 when the stream is used up or the buffer is full.
     pub fn read(&mut self) -> usize {
-        let end = self.stream.len().min(self.fed + self.chunks.next_size());
+        let end = self.stream.len().min(self.fed.saturating_add(self.chunks.next_size()));
         let n = self.input.push(&self.stream[self.fed..end]);
         self.fed += n;
         n
