@@ -53,3 +53,183 @@ pub fn bounded<T: Send + 'static>(secs: u64, test: impl FnOnce() -> T + Send + '
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
+
+// ---- One interface over every adapter, for the scenario table (tests/adapter_scenarios.rs) ----
+
+use std::net::TcpStream;
+use std::sync::OnceLock;
+
+use wsmachine::{
+    AdapterError, ClientRequest, CloseCode, Decision, HttpResponse, Incoming, Outgoing, Request,
+};
+
+/// An adapter, as the scenarios drive it: blocking calls over a std `TcpStream` (the tokio
+/// adapter runs each call to completion on a shared runtime).
+pub trait Adapter: 'static {
+    /// Its open connection.
+    type Socket: Socket + Send + 'static;
+
+    /// Server: the adapter's `accept_with` on `tcp`.
+    fn accept_with(
+        tcp: TcpStream,
+        config: Config,
+        decide: impl FnOnce(&Request<'_>) -> Decision + Send + 'static,
+    ) -> Result<Self::Socket, AdapterError>;
+
+    /// Server: the adapter's `accept` (default configuration, any request).
+    fn accept(tcp: TcpStream) -> Result<Self::Socket, AdapterError> {
+        Self::accept_with(tcp, Config::new(), |_| Decision::accept())
+    }
+
+    /// Client: the adapter's `connect` on `tcp`.
+    fn connect(
+        tcp: TcpStream,
+        request: &ClientRequest<'_>,
+        config: Config,
+    ) -> Result<(Self::Socket, HttpResponse), AdapterError>;
+
+    /// Client: the adapter's `connect_url`.
+    fn connect_url(url: &str, config: Config)
+        -> Result<(Self::Socket, HttpResponse), AdapterError>;
+}
+
+/// An open connection of any adapter.
+pub trait Socket {
+    /// Sends `message` (returns once it is written).
+    fn send(&mut self, message: Outgoing) -> Result<(), AdapterError>;
+    /// The next message, control frame, or `None` at the end.
+    fn recv(&mut self) -> Result<Option<Incoming>, AdapterError>;
+    /// Starts the closing handshake.
+    fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), AdapterError>;
+}
+
+/// The blocking adapter.
+pub struct Blocking;
+
+impl Socket for wsmachine::blocking::WebSocket<TcpStream> {
+    fn send(&mut self, message: Outgoing) -> Result<(), AdapterError> {
+        wsmachine::blocking::WebSocket::send(self, &message)
+    }
+
+    fn recv(&mut self) -> Result<Option<Incoming>, AdapterError> {
+        wsmachine::blocking::WebSocket::recv(self)
+    }
+
+    fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), AdapterError> {
+        wsmachine::blocking::WebSocket::close(self, code, reason)
+    }
+}
+
+impl Adapter for Blocking {
+    type Socket = wsmachine::blocking::WebSocket<TcpStream>;
+
+    fn accept_with(
+        tcp: TcpStream,
+        config: Config,
+        decide: impl FnOnce(&Request<'_>) -> Decision + Send + 'static,
+    ) -> Result<Self::Socket, AdapterError> {
+        wsmachine::blocking::accept_with(tcp, config, decide)
+    }
+
+    fn connect(
+        tcp: TcpStream,
+        request: &ClientRequest<'_>,
+        config: Config,
+    ) -> Result<(Self::Socket, HttpResponse), AdapterError> {
+        wsmachine::blocking::connect(tcp, request, config)
+    }
+
+    fn connect_url(
+        url: &str,
+        config: Config,
+    ) -> Result<(Self::Socket, HttpResponse), AdapterError> {
+        wsmachine::blocking::connect_url(url, config)
+    }
+}
+
+/// The tokio adapter, each call run to completion on a shared multi-thread runtime.
+#[cfg(feature = "tokio")]
+pub struct Tokio;
+
+/// The runtime the tokio adapter's calls run on.
+#[cfg(feature = "tokio")]
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    })
+}
+
+/// A tokio `WebSocket`, dropped inside the runtime (so that its closing task can run).
+#[cfg(feature = "tokio")]
+pub struct TokioSocket(Option<wsmachine::tokio::WebSocket>);
+
+#[cfg(feature = "tokio")]
+impl Drop for TokioSocket {
+    fn drop(&mut self) {
+        let _inside = runtime().enter();
+        drop(self.0.take());
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl TokioSocket {
+    fn ws(&mut self) -> &mut wsmachine::tokio::WebSocket {
+        self.0.as_mut().expect("open until dropped")
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Socket for TokioSocket {
+    fn send(&mut self, message: Outgoing) -> Result<(), AdapterError> {
+        runtime().block_on(self.ws().send(message))
+    }
+
+    fn recv(&mut self) -> Result<Option<Incoming>, AdapterError> {
+        runtime().block_on(self.ws().recv())
+    }
+
+    fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), AdapterError> {
+        runtime().block_on(self.ws().close(code, reason))
+    }
+}
+
+#[cfg(feature = "tokio")]
+fn into_tokio(tcp: TcpStream) -> tokio::net::TcpStream {
+    tcp.set_nonblocking(true).unwrap();
+    let _inside = runtime().enter();
+    tokio::net::TcpStream::from_std(tcp).unwrap()
+}
+
+#[cfg(feature = "tokio")]
+impl Adapter for Tokio {
+    type Socket = TokioSocket;
+
+    fn accept_with(
+        tcp: TcpStream,
+        config: Config,
+        decide: impl FnOnce(&Request<'_>) -> Decision + Send + 'static,
+    ) -> Result<Self::Socket, AdapterError> {
+        let tcp = into_tokio(tcp);
+        let ws = runtime().block_on(wsmachine::tokio::accept_with(tcp, config, decide))?;
+        Ok(TokioSocket(Some(ws)))
+    }
+
+    fn connect(
+        tcp: TcpStream,
+        request: &ClientRequest<'_>,
+        config: Config,
+    ) -> Result<(Self::Socket, HttpResponse), AdapterError> {
+        let tcp = into_tokio(tcp);
+        let (ws, response) = runtime().block_on(wsmachine::tokio::connect(tcp, request, config))?;
+        Ok((TokioSocket(Some(ws)), response))
+    }
+
+    fn connect_url(
+        url: &str,
+        config: Config,
+    ) -> Result<(Self::Socket, HttpResponse), AdapterError> {
+        let (ws, response) = runtime().block_on(wsmachine::tokio::connect_url(url, config))?;
+        Ok((TokioSocket(Some(ws)), response))
+    }
+}
