@@ -258,8 +258,23 @@
 //! - `tokio`: the async adapter ([`tokio`]: accept and connect over any
 //!   `AsyncRead + AsyncWrite`, `Stream` and `Sink`, split halves with bounded buffering).
 //!
-//! Both adapters share the owned types [`Incoming`], [`Outgoing`], [`Decision`] and
-//! [`HttpResponse`], and report failures as an `AdapterError`.
+//! Both adapters run on one I/O-free driver, share the owned types [`Incoming`],
+//! [`Outgoing`], [`Decision`] and [`HttpResponse`], and report failures as an
+//! [`AdapterError`], generic over the transport's error.
+//!
+//! # Where things are
+//!
+//! Each folder of `src/` is a layer, and each imports only from the layers below it:
+//!
+//! | folder | layer |
+//! |---|---|
+//! | `error.rs`, `time.rs` | the vocabulary every layer shares: errors, `Instant`, `Duration` |
+//! | `wire/` | stateless frame headers, masking, UTF-8, close codes |
+//! | `http/` | the HTTP/1.1 head: header lines and tokens, writing a head, finding its end, reason phrases |
+//! | `handshake/` | RFC 6455 §4: request validation, accept, reject, the client's request and the response, key, extension negotiation |
+//! | `connection/` | [`Connection`], the only place state changes: receive, send, timers, configuration |
+//! | `buffer/` | caller storage: [`RecvBuffer`], the adapters' read and output buffers, [`Reassembler`] |
+//! | `io/` | the driver every adapter runs on, owned types, [`AdapterError`], URLs, and the adapters |
 
 #![no_std]
 #![forbid(unsafe_code)]

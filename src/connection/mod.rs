@@ -1,6 +1,9 @@
 //! [`Connection`]: the only place a WebSocket's state changes.
 
 pub(crate) mod config;
+mod control;
+mod message;
+mod opening;
 mod receive;
 mod rng;
 pub(crate) mod send;

@@ -1,20 +1,14 @@
-//! The input side: the opening handshake's head, then frames.
+//! The receive path's frame assembly: [`Connection::receive`] routes input to the opening
+//! handshake (`opening.rs`) or to frames; a frame's header is checked against the role's
+//! rules, then its payload is unmasked and handed on whole (the zero-copy fast path) or in
+//! pieces, through the message stage (`message.rs`) for data and `control.rs` for control
+//! frames.
 
-use alloc::boxed::Box;
-
-use super::config::Config;
-use super::{
-    Connection, ControlPayload, Event, Fragment, InMessage, Message, MessageKind, Phase, Received,
-    Role, Transport,
-};
+use super::{Connection, Event, Message, MessageKind, Phase, Received, Role, Transport};
 use crate::error::{Error, ErrorKind};
-use crate::handshake;
 use crate::time::Instant;
-use crate::wire::close::{parse_close_payload, CloseFrame, ClosePayloadError};
 use crate::wire::frame::{apply_mask, FrameError, FrameHeader, Opcode};
-use crate::wire::utf8::{self, Utf8Validator};
-
-use super::timer::Timer;
+use crate::wire::utf8;
 
 /// Progress through the frame being received. Kept between calls so that nothing is parsed
 /// or unmasked twice.
@@ -185,82 +179,6 @@ impl Connection {
         Ok(Received::event(frame.end, Event::Message(message)))
     }
 
-    fn receive_request<'i>(
-        &mut self,
-        input: &'i mut [u8],
-        now: Instant,
-    ) -> Result<Received<'i>, Error> {
-        let limit = self.head_limit();
-        let input: &'i [u8] = input;
-        // The usual case, a head that arrived whole in one read, is parsed without first
-        // searching it for its end; anything else takes the general path below.
-        if input.len() <= limit {
-            if let Some(request) = handshake::parse_whole_request(input, self.config.max_headers) {
-                self.phase = Phase::AwaitDecision(Box::new(request.offer()));
-                return Ok(Received::event(input.len(), Event::Request(request)));
-            }
-        }
-        let Phase::AwaitRequest(scanner) = &mut self.phase else { return Ok(Received::nothing(0)) };
-        let end = scanner.find_end(input);
-        let len = match end {
-            Some(len) if len <= limit => len,
-            None if input.len() < limit => return Ok(Received::nothing(1)),
-            _ => return Err(self.fail(ErrorKind::HeadTooLarge { limit }, now)),
-        };
-        match handshake::parse_request(&input[..len], self.config.max_headers) {
-            Ok(request) => {
-                self.phase = Phase::AwaitDecision(Box::new(request.offer()));
-                Ok(Received::event(len, Event::Request(request)))
-            }
-            Err(kind) => Err(self.fail(kind, now)),
-        }
-    }
-
-    fn receive_response<'i>(
-        &mut self,
-        input: &'i mut [u8],
-        now: Instant,
-    ) -> Result<Received<'i>, Error> {
-        let limit = self.head_limit();
-        let Phase::AwaitResponse(scanner, _) = &mut self.phase else {
-            return Ok(Received::nothing(0));
-        };
-        let end = scanner.find_end(input);
-        let len = match end {
-            Some(len) if len <= limit => len,
-            None if input.len() < limit => return Ok(Received::nothing(1)),
-            _ => return Err(self.fail(ErrorKind::HeadTooLarge { limit }, now)),
-        };
-        let input: &'i [u8] = input;
-        let response = match handshake::parse_response(&input[..len], self.config.max_headers) {
-            Ok(response) => response,
-            Err(kind) => return Err(self.fail(kind, now)),
-        };
-        if response.status() == 101 {
-            let Phase::AwaitResponse(_, offer) = &self.phase else {
-                return Ok(Received::nothing(0));
-            };
-            if let Err(kind) = handshake::validate_response(&response, offer) {
-                return Err(self.fail(kind, now));
-            }
-            self.start_open(now);
-            // Frames that followed the response in the same read stay in the input.
-            return Ok(Received::event(len, Event::Accepted(response)));
-        }
-        let response = response.with_body(&input[len..]);
-        let consumed = len + response.body().len();
-        self.phase = Phase::Ended;
-        self.timers.stop_all();
-        self.transport_close_due();
-        Ok(Received::event(consumed, Event::Rejected(response)))
-    }
-
-    /// The largest head accepted: the configured limit, and never more than the receive
-    /// buffer can hold (a head that cannot fit could never be completed).
-    fn head_limit(&self) -> usize {
-        self.config.max_head_size.min(self.config.receive_buffer_size)
-    }
-
     fn receive_frame<'i>(
         &mut self,
         input: &'i mut [u8],
@@ -271,7 +189,7 @@ impl Connection {
             None => {
                 let (header, header_len) = match FrameHeader::parse(input) {
                     Ok(Some(parsed)) => parsed,
-                    Ok(None) => return Ok(Received::nothing(header_needs(input))),
+                    Ok(None) => return Ok(Received::nothing(FrameHeader::needs(input))),
                     Err(e) => return Err(self.fail(frame_error_kind(e), now)),
                 };
                 self.check_header(&header, now)?;
@@ -313,48 +231,7 @@ impl Connection {
         if header.opcode.is_control() {
             return Ok(());
         }
-        let limits = &self.config;
-        let (kind, size, frames) = match (header.opcode, &self.message) {
-            (Opcode::Continuation, Some(m)) => (m.kind, m.size, m.frames),
-            (Opcode::Continuation, None) => {
-                return Err(self.fail(ErrorKind::UnexpectedContinuation, now));
-            }
-            // RFC 6455 §5.4: the fragments of one message MUST NOT be interleaved with
-            // another's.
-            (_, Some(_)) => return Err(self.fail(ErrorKind::ExpectedContinuation, now)),
-            (Opcode::Text, None) => (MessageKind::Text, 0, 0),
-            (_, None) => (MessageKind::Binary, 0, 0),
-        };
-        // A continuation is charged a fixed overhead on top of its payload, so that tiny or
-        // empty fragments cannot make a message cost more than its limit (see
-        // `Config::max_message_size`). Saturating: limits may be as large as `u64::MAX`.
-        let overhead = if frames > 0 { Config::FRAGMENT_OVERHEAD } else { 0 };
-        let charged = size.saturating_add(header.payload_len).saturating_add(overhead);
-        let failure = if header.payload_len > limits.max_frame_size {
-            Some(ErrorKind::FrameTooLarge {
-                size: header.payload_len,
-                limit: limits.max_frame_size,
-            })
-        } else if charged > limits.max_message_size {
-            Some(ErrorKind::MessageTooLarge { size: charged, limit: limits.max_message_size })
-        } else if frames >= limits.max_fragments {
-            Some(ErrorKind::TooManyFragments { limit: limits.max_fragments })
-        } else {
-            None
-        };
-        if let Some(kind) = failure {
-            return Err(self.fail(kind, now));
-        }
-        let message = self.message.get_or_insert(InMessage {
-            kind,
-            size: 0,
-            frames: 0,
-            started: false,
-            utf8: Utf8Validator::new(),
-        });
-        message.size = charged;
-        message.frames += 1;
-        Ok(())
+        self.charge_frame(header, now)
     }
 
     /// A frame that fits the receive buffer: unmask (and validate) what has arrived, and hand
@@ -465,95 +342,6 @@ impl Connection {
             _ => 0,
         }
     }
-
-    /// Validates the next bytes of the text message in progress; `is_last` when they end it.
-    fn feed_utf8(&mut self, bytes: &[u8], is_last: bool, now: Instant) -> Result<(), Error> {
-        let Some(message) = self.message.as_mut() else { return Ok(()) };
-        let valid = message.utf8.feed(bytes).is_ok() && (!is_last || message.utf8.is_complete());
-        if valid {
-            Ok(())
-        } else {
-            // RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but
-            // finds that the byte stream is not, in fact, a valid UTF-8 stream, that endpoint
-            // MUST _Fail the WebSocket Connection_."
-            Err(self.fail(ErrorKind::InvalidUtf8, now))
-        }
-    }
-
-    /// The event for a piece of the message in progress, which ends with it if `is_last`.
-    fn fragment_event<'i>(&mut self, payload: &'i [u8], is_last: bool) -> Event<'i> {
-        let (kind, is_first) = match self.message.as_mut() {
-            Some(message) => {
-                let first = !message.started;
-                message.started = true;
-                (message.kind, first)
-            }
-            None => (MessageKind::Binary, true),
-        };
-        if is_last {
-            self.message = None;
-        }
-        Event::Fragment(Fragment { kind, payload, is_first, is_last })
-    }
-
-    fn on_ping<'i>(&mut self, payload: &'i [u8]) -> Event<'i> {
-        // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
-        // in response, unless it already received a Close frame." Only the latest ping is
-        // answered when several arrive before the caller writes (§5.5.3 allows it).
-        if self.config.auto_pong && self.sent_close.is_none() {
-            self.pong_owed = ControlPayload::new(payload);
-        }
-        Event::Ping(payload)
-    }
-
-    fn on_pong<'i>(&mut self, payload: &'i [u8], now: Instant) -> Event<'i> {
-        if self.timers.get(Timer::Pong).is_some() {
-            self.timers.stop(Timer::Pong);
-            if let Some(interval) = self.config.keepalive_interval {
-                self.timers.set(Timer::Keepalive, now + interval);
-            }
-        }
-        Event::Pong(payload)
-    }
-
-    fn on_close<'i>(&mut self, payload: &[u8], now: Instant) -> Result<Event<'i>, Error> {
-        let (code, reason) = match parse_close_payload(payload) {
-            Ok(parsed) => parsed,
-            Err(ClosePayloadError::OneByte) => {
-                return Err(self.fail(ErrorKind::OneByteClosePayload, now));
-            }
-            Err(ClosePayloadError::Code(code)) => {
-                return Err(self.fail(ErrorKind::InvalidCloseCode(code), now));
-            }
-            Err(ClosePayloadError::Utf8) => return Err(self.fail(ErrorKind::InvalidUtf8, now)),
-        };
-        let Some(frame) = CloseFrame::new(code, reason) else {
-            return Err(self.fail(ErrorKind::ControlFrameTooLong, now));
-        };
-        self.received_close = Some(Box::new(frame));
-        self.message = None;
-        self.pong_owed = None;
-        if self.sent_close.is_none() {
-            // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously
-            // send a Close frame, the endpoint MUST send a Close frame in response. (When
-            // sending a Close frame in response, the endpoint typically echos the status code
-            // it received.)"
-            self.begin_close(CloseFrame::code_only(code), true, now);
-        }
-        Ok(Event::Close(frame))
-    }
-}
-
-/// How many more bytes a partial frame header needs.
-fn header_needs(input: &[u8]) -> usize {
-    let [_, b1, ..] = input else { return 2 - input.len() };
-    let ext = match b1 & 0x7F {
-        126 => 2,
-        127 => 8,
-        _ => 0,
-    };
-    let mask: usize = if b1 & 0x80 != 0 { 4 } else { 0 };
-    (2 + ext + mask).saturating_sub(input.len()).max(1)
 }
 
 fn frame_error_kind(error: FrameError) -> ErrorKind {

@@ -158,6 +158,20 @@ impl FrameHeader {
         Ok(Some((Self { fin, rsv, opcode, mask, payload_len }, header_len)))
     }
 
+    /// How many more bytes `input`, the start of a frame header that
+    /// [`parse`](Self::parse) found incomplete, needs at least (never 0). Total: any input
+    /// gives an answer, never a panic.
+    pub fn needs(input: &[u8]) -> usize {
+        let [_, b1, ..] = input else { return 2 - input.len() };
+        let ext = match b1 & 0x7F {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        let mask: usize = if b1 & 0x80 != 0 { 4 } else { 0 };
+        (2 + ext + mask).saturating_sub(input.len()).max(1)
+    }
+
     /// The number of bytes [`encode`](Self::encode) writes.
     pub const fn encoded_len(&self) -> usize {
         let ext = match self.payload_len {
@@ -209,6 +223,19 @@ mod tests {
     }
 
     // RFC 6455 §5.7 examples.
+    #[test]
+    fn a_partial_header_says_how_many_more_bytes_it_needs() {
+        assert_eq!(FrameHeader::needs(&[]), 2);
+        assert_eq!(FrameHeader::needs(&[0x81]), 1);
+        // Masked, 16-bit length: 8 bytes in all.
+        assert_eq!(FrameHeader::needs(&[0x81, 0xFE]), 6);
+        assert_eq!(FrameHeader::needs(&[0x81, 0xFE, 0, 1, 2]), 3);
+        // Unmasked, 64-bit length: 10 bytes in all.
+        assert_eq!(FrameHeader::needs(&[0x82, 0x7F, 0, 0]), 6);
+        // Never 0, whatever the input.
+        assert_eq!(FrameHeader::needs(&[0x81, 0x05]), 1);
+    }
+
     #[test]
     fn rfc_single_frame_unmasked_text() {
         let bytes = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
