@@ -5,31 +5,12 @@ mod common;
 
 use common::drain;
 use common::pair::{Pair, Seen, Side};
-use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
+use common::wire::{frame, frames, mask_of, raw_frame, T0};
+use wsmachine::frame::Opcode;
 use wsmachine::{
     CloseCode, Config, Connection, Duration, ErrorKind, Event, Instant, Message, MessageKind,
-    OwnedMessage, RecvBuffer, State, UsageError,
+    OwnedMessage, RecvBuffer, Role, State, UsageError,
 };
-
-const T0: Instant = Instant::from_millis(1_000);
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-/// Encodes one frame as a peer of `to` would send it (masked towards a server).
-fn frame(to_server: bool, fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-    raw_frame(fin, 0, opcode, to_server.then_some(KEY), payload)
-}
-
-fn raw_frame(fin: bool, rsv: u8, opcode: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
-    let mut out = vec![0; header.encoded_len()];
-    header.encode(&mut out).unwrap();
-    let at = out.len();
-    out.extend_from_slice(payload);
-    if let Some(key) = mask {
-        apply_mask(&mut out[at..], key, 0);
-    }
-    out
-}
 
 fn server() -> Connection {
     Connection::open_server(Config::new(), T0)
@@ -39,14 +20,20 @@ fn client() -> Connection {
     Connection::open_client(Config::new(), [1; 32], T0)
 }
 
-/// The close code in an unmasked close frame at the start of `bytes`.
-fn close_code_sent(bytes: &[u8]) -> Option<u16> {
-    let (header, n) = FrameHeader::parse(bytes).ok()??;
-    let mut payload = bytes.get(n..n + header.payload_len as usize)?.to_vec();
-    if let Some(key) = header.mask {
-        apply_mask(&mut payload, key, 0);
+/// An open connection that receives what `from` sends: a server for a client's frames, a
+/// client for a server's.
+fn receiver_of(from: Role) -> Connection {
+    match from {
+        Role::Client => server(),
+        Role::Server => client(),
     }
-    (header.opcode == Opcode::Close && payload.len() >= 2)
+}
+
+/// The close code in the close frame `from` sent at the start of `bytes`, if there is one.
+fn close_code_sent(from: Role, bytes: &[u8]) -> Option<u16> {
+    let frames = frames(from, bytes);
+    let (opcode, payload) = frames.first()?;
+    (*opcode == Opcode::Close && payload.len() >= 2)
         .then(|| u16::from_be_bytes([payload[0], payload[1]]))
 }
 
@@ -62,8 +49,9 @@ fn fails_with(conn: &mut Connection, bytes: &[u8]) -> (ErrorKind, Option<u16>) {
             }
             Err(e) => {
                 let (sent, _) = drain(conn);
-                assert_eq!(e.close_code().map(|c| c.0), close_code_sent(&sent));
-                return (e.kind(), close_code_sent(&sent));
+                let code = close_code_sent(conn.role(), &sent);
+                assert_eq!(e.close_code().map(|c| c.0), code);
+                return (e.kind(), code);
             }
         }
     }
@@ -127,7 +115,7 @@ fn server_keeps_frames_sent_in_the_same_read_as_the_request() {
             .unwrap();
     let (mut bytes, _) = drain(&mut client);
     let request_len = bytes.len();
-    bytes.extend(frame(true, true, Opcode::Text, b"early"));
+    bytes.extend(frame(Role::Client, true, Opcode::Text, b"early"));
     let mut server = Connection::server(Config::new(), T0);
     let r = server.receive(&mut bytes, T0).unwrap();
     assert_eq!(r.consumed, request_len);
@@ -179,11 +167,8 @@ fn client_receives_rfc_ping_and_answers_with_pong() {
     let r = c.receive(&mut input, T0).unwrap();
     assert!(matches!(r.event, Some(Event::Ping(b"Hello"))));
     let (bytes, _) = drain(&mut c);
-    let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
-    assert_eq!((h.opcode, h.payload_len), (Opcode::Pong, 5));
-    let mut payload = bytes[n..].to_vec();
-    apply_mask(&mut payload, h.mask.expect("a client masks"), 0);
-    assert_eq!(payload, b"Hello");
+    // Masked, as a client's frames are (`frames` checks it).
+    assert_eq!(frames(Role::Client, &bytes), [(Opcode::Pong, b"Hello".to_vec())]);
 }
 
 #[test]
@@ -211,28 +196,28 @@ fn client_receives_rfc_256_byte_and_64_kib_binary() {
 
 #[test]
 fn server_receives_unmasked_frame() {
-    let (kind, code) = fails_with(&mut server(), &frame(false, true, Opcode::Text, b"x"));
+    let (kind, code) = fails_with(&mut server(), &frame(Role::Server, true, Opcode::Text, b"x"));
     assert_eq!((kind, code), (ErrorKind::UnmaskedFrame, Some(1002)));
 }
 
 #[test]
 fn client_receives_masked_frame() {
-    let (kind, code) = fails_with(&mut client(), &frame(true, true, Opcode::Text, b"x"));
+    let (kind, code) = fails_with(&mut client(), &frame(Role::Client, true, Opcode::Text, b"x"));
     assert_eq!((kind, code), (ErrorKind::MaskedFrame, Some(1002)));
 }
 
 #[test]
 fn both_roles_refuse_reserved_opcodes_and_rsv_bits() {
-    for to_server in [true, false] {
-        let mut conn = if to_server { server() } else { client() };
-        let mut bytes = frame(to_server, true, Opcode::Binary, b"x");
+    for from in [Role::Client, Role::Server] {
+        let mut conn = receiver_of(from);
+        let mut bytes = frame(from, true, Opcode::Binary, b"x");
         bytes[0] = (bytes[0] & 0xF0) | 0x3;
         assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ReservedOpcode(3), Some(1002)));
-        let mut conn = if to_server { server() } else { client() };
+        let mut conn = receiver_of(from);
         bytes[0] = (bytes[0] & 0xF0) | 0xB;
         assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ReservedOpcode(0xB), Some(1002)));
-        let mut conn = if to_server { server() } else { client() };
-        let mask = to_server.then_some(KEY);
+        let mut conn = receiver_of(from);
+        let mask = mask_of(from);
         let bytes = raw_frame(true, 0b100, Opcode::Text, mask, b"x");
         assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ReservedBits, Some(1002)));
     }
@@ -250,25 +235,25 @@ fn both_roles_refuse_a_64_bit_length_with_the_top_bit_set() {
 
 #[test]
 fn both_roles_refuse_long_or_fragmented_control_frames() {
-    for to_server in [true, false] {
-        let mut conn = if to_server { server() } else { client() };
-        let bytes = frame(to_server, true, Opcode::Ping, &[0; 126]);
+    for from in [Role::Client, Role::Server] {
+        let mut conn = receiver_of(from);
+        let bytes = frame(from, true, Opcode::Ping, &[0; 126]);
         assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ControlFrameTooLong, Some(1002)));
-        let mut conn = if to_server { server() } else { client() };
-        let bytes = frame(to_server, false, Opcode::Ping, b"x");
+        let mut conn = receiver_of(from);
+        let bytes = frame(from, false, Opcode::Ping, b"x");
         assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::FragmentedControlFrame, Some(1002)));
     }
 }
 
 #[test]
 fn both_roles_refuse_continuation_without_message_and_interleaved_messages() {
-    for to_server in [true, false] {
-        let mut conn = if to_server { server() } else { client() };
-        let bytes = frame(to_server, true, Opcode::Continuation, b"x");
+    for from in [Role::Client, Role::Server] {
+        let mut conn = receiver_of(from);
+        let bytes = frame(from, true, Opcode::Continuation, b"x");
         assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::UnexpectedContinuation, Some(1002)));
-        let mut conn = if to_server { server() } else { client() };
-        let mut bytes = frame(to_server, false, Opcode::Text, b"a");
-        bytes.extend(frame(to_server, true, Opcode::Binary, b"b"));
+        let mut conn = receiver_of(from);
+        let mut bytes = frame(from, false, Opcode::Text, b"a");
+        bytes.extend(frame(from, true, Opcode::Binary, b"b"));
         assert_eq!(fails_with(&mut conn, &bytes), (ErrorKind::ExpectedContinuation, Some(1002)));
     }
 }
@@ -276,9 +261,9 @@ fn both_roles_refuse_continuation_without_message_and_interleaved_messages() {
 #[test]
 fn control_frames_between_fragments_are_handled_at_once() {
     let mut s = server();
-    let mut bytes = frame(true, false, Opcode::Text, b"Hel");
-    bytes.extend(frame(true, true, Opcode::Ping, b"p"));
-    bytes.extend(frame(true, true, Opcode::Continuation, b"lo"));
+    let mut bytes = frame(Role::Client, false, Opcode::Text, b"Hel");
+    bytes.extend(frame(Role::Client, true, Opcode::Ping, b"p"));
+    bytes.extend(frame(Role::Client, true, Opcode::Continuation, b"lo"));
     let mut at = 0;
     let mut events = Vec::new();
     while at < bytes.len() {
@@ -289,7 +274,7 @@ fn control_frames_between_fragments_are_handled_at_once() {
     assert_eq!(events.len(), 3);
     assert!(events[1].starts_with("Ping"));
     let (pong, _) = drain(&mut s);
-    assert_eq!(pong, frame(false, true, Opcode::Pong, b"p"));
+    assert_eq!(pong, frame(Role::Server, true, Opcode::Pong, b"p"));
 }
 
 #[test]
@@ -298,7 +283,7 @@ fn a_frame_larger_than_the_buffer_comes_out_in_pieces() {
     let config =
         Config::new().receive_buffer_size(4096).max_message_size(1 << 24).max_frame_size(1 << 24);
     let text: String = "é ascii ∑ 😀 ".repeat((1 << 24) / 18);
-    let bytes = frame(true, true, Opcode::Text, text.as_bytes());
+    let bytes = frame(Role::Client, true, Opcode::Text, text.as_bytes());
     let mut s = Connection::open_server(config, T0);
     let mut reassembler = wsmachine::Reassembler::new();
     let mut input = RecvBuffer::new([0u8; 4096]);
@@ -331,18 +316,18 @@ fn frame_remaining_is_zero_for_whole_frames_and_control_frames() {
     let config = Config::new().receive_buffer_size(256);
     let mut s = Connection::open_server(config, T0);
     // A whole binary frame: handed out whole, nothing remains.
-    let mut bytes = frame(true, true, Opcode::Binary, &[7; 100]);
+    let mut bytes = frame(Role::Client, true, Opcode::Binary, &[7; 100]);
     let r = s.receive(&mut bytes, T0).unwrap();
     assert!(matches!(r.event, Some(Event::Message(_))));
     assert_eq!(s.frame_remaining(), 0);
     // Half of a frame that fits the buffer: it waits whole, so no piece and nothing "remains".
-    let mut half = frame(true, true, Opcode::Binary, &[7; 200])[..100].to_vec();
+    let mut half = frame(Role::Client, true, Opcode::Binary, &[7; 200])[..100].to_vec();
     let r = s.receive(&mut half, T0).unwrap();
     assert!(r.event.is_none());
     assert_eq!(s.frame_remaining(), 0);
     // A frame larger than the buffer, cut after its first 50 payload bytes.
     let mut s = Connection::open_server(Config::new().receive_buffer_size(256), T0);
-    let big = frame(true, true, Opcode::Binary, &[9; 1000]);
+    let big = frame(Role::Client, true, Opcode::Binary, &[9; 1000]);
     let header = big.len() - 1000;
     let mut first = big[..header + 50].to_vec();
     let r = s.receive(&mut first, T0).unwrap();
@@ -359,7 +344,7 @@ fn frame_remaining_is_zero_for_whole_frames_and_control_frames() {
     assert!(matches!(r.event, Some(Event::Fragment(f)) if f.is_last && f.payload.len() == 940));
     assert_eq!(s.frame_remaining(), 0);
     // A control frame, even cut short, is never handed out in pieces.
-    let mut ping = frame(true, true, Opcode::Ping, &[1; 125])[..60].to_vec();
+    let mut ping = frame(Role::Client, true, Opcode::Ping, &[1; 125])[..60].to_vec();
     let r = s.receive(&mut ping, T0).unwrap();
     assert!(r.event.is_none());
     assert_eq!(s.frame_remaining(), 0);
@@ -370,7 +355,7 @@ fn frame_remaining_is_zero_for_whole_frames_and_control_frames() {
 #[test]
 fn invalid_utf8_in_the_first_fragment_fails_before_later_fragments() {
     let mut s = server();
-    let bytes = frame(true, false, Opcode::Text, b"ok \xed\xa0\x80 surrogate");
+    let bytes = frame(Role::Client, false, Opcode::Text, b"ok \xed\xa0\x80 surrogate");
     assert_eq!(fails_with(&mut s, &bytes), (ErrorKind::InvalidUtf8, Some(1007)));
 }
 
@@ -378,7 +363,8 @@ fn invalid_utf8_in_the_first_fragment_fails_before_later_fragments() {
 fn invalid_utf8_fails_before_the_rest_of_its_frame_arrives() {
     // A frame that fits the buffer is awaited whole, but its text is checked as it arrives.
     let mut s = server();
-    let mut bytes = frame(true, true, Opcode::Text, b"valid start \xf4\x90 and much more to come");
+    let mut bytes =
+        frame(Role::Client, true, Opcode::Text, b"valid start \xf4\x90 and much more to come");
     let e = s.receive(&mut bytes[..20], T0).unwrap_err();
     assert_eq!(
         (e.kind(), e.close_code()),
@@ -389,17 +375,17 @@ fn invalid_utf8_fails_before_the_rest_of_its_frame_arrives() {
 #[test]
 fn a_message_ending_inside_a_code_point_is_invalid() {
     let mut s = server();
-    let mut bytes = frame(true, false, Opcode::Text, b"abc\xe2\x82");
-    bytes.extend(frame(true, true, Opcode::Continuation, b""));
+    let mut bytes = frame(Role::Client, false, Opcode::Text, b"abc\xe2\x82");
+    bytes.extend(frame(Role::Client, true, Opcode::Continuation, b""));
     assert_eq!(fails_with(&mut s, &bytes), (ErrorKind::InvalidUtf8, Some(1007)));
 }
 
 #[test]
 fn a_code_point_split_across_fragments_is_valid() {
     let mut c = client();
-    let mut bytes = frame(false, false, Opcode::Text, b"\xf0\x9f");
-    bytes.extend(frame(false, false, Opcode::Continuation, b"\x98"));
-    bytes.extend(frame(false, true, Opcode::Continuation, b"\x80"));
+    let mut bytes = frame(Role::Server, false, Opcode::Text, b"\xf0\x9f");
+    bytes.extend(frame(Role::Server, false, Opcode::Continuation, b"\x98"));
+    bytes.extend(frame(Role::Server, true, Opcode::Continuation, b"\x80"));
     let mut at = 0;
     let mut text = Vec::new();
     while at < bytes.len() {
@@ -418,7 +404,7 @@ fn a_code_point_split_across_fragments_is_valid() {
 fn received_close_codes_are_validated() {
     for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000] {
         let mut s = server();
-        let bytes = frame(true, true, Opcode::Close, &code.to_be_bytes());
+        let bytes = frame(Role::Client, true, Opcode::Close, &code.to_be_bytes());
         assert_eq!(
             fails_with(&mut s, &bytes),
             (ErrorKind::InvalidCloseCode(code), Some(1002)),
@@ -429,12 +415,12 @@ fn received_close_codes_are_validated() {
         [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
     {
         let mut s = server();
-        let mut bytes = frame(true, true, Opcode::Close, &code.to_be_bytes());
+        let mut bytes = frame(Role::Client, true, Opcode::Close, &code.to_be_bytes());
         let r = s.receive(&mut bytes, T0).unwrap();
         let Some(Event::Close(c)) = r.event else { panic!("{code}") };
         assert_eq!(c.code(), CloseCode(code));
         let (reply, close_transport) = drain(&mut s);
-        assert_eq!(close_code_sent(&reply), Some(code), "echoes the code");
+        assert_eq!(close_code_sent(Role::Server, &reply), Some(code), "echoes the code");
         assert!(close_transport, "the server closes TCP once the handshake completes");
     }
 }
@@ -443,24 +429,23 @@ fn received_close_codes_are_validated() {
 fn a_one_byte_close_body_and_an_invalid_reason_fail() {
     let mut s = server();
     assert_eq!(
-        fails_with(&mut s, &frame(true, true, Opcode::Close, b"\x03")),
+        fails_with(&mut s, &frame(Role::Client, true, Opcode::Close, b"\x03")),
         (ErrorKind::OneByteClosePayload, Some(1002))
     );
     let mut s = server();
-    let bytes = frame(true, true, Opcode::Close, b"\x03\xe8\xff\xfe");
+    let bytes = frame(Role::Client, true, Opcode::Close, b"\x03\xe8\xff\xfe");
     assert_eq!(fails_with(&mut s, &bytes), (ErrorKind::InvalidUtf8, Some(1007)));
 }
 
 #[test]
 fn an_empty_close_is_answered_with_an_empty_close() {
     let mut c = client();
-    let mut bytes = frame(false, true, Opcode::Close, b"");
+    let mut bytes = frame(Role::Server, true, Opcode::Close, b"");
     let r = c.receive(&mut bytes, T0).unwrap();
     let Some(Event::Close(frame)) = r.event else { panic!() };
     assert_eq!(frame.code(), CloseCode::NO_STATUS);
     let (reply, close_transport) = drain(&mut c);
-    let (h, _) = FrameHeader::parse(&reply).unwrap().unwrap();
-    assert_eq!((h.opcode, h.payload_len), (Opcode::Close, 0));
+    assert_eq!(frames(Role::Client, &reply), [(Opcode::Close, Vec::new())]);
     assert!(!close_transport, "a client waits for the server to close TCP");
     assert_eq!(c.state(), State::Closing);
 }
@@ -468,8 +453,8 @@ fn an_empty_close_is_answered_with_an_empty_close() {
 #[test]
 fn data_after_the_peers_close_is_dropped_and_no_data_can_follow_ours() {
     let mut s = server();
-    let mut bytes = frame(true, true, Opcode::Close, b"\x03\xe8");
-    bytes.extend(frame(true, true, Opcode::Text, b"late"));
+    let mut bytes = frame(Role::Client, true, Opcode::Close, b"\x03\xe8");
+    bytes.extend(frame(Role::Client, true, Opcode::Text, b"late"));
     let consumed = s.receive(&mut bytes, T0).unwrap().consumed;
     let r2 = s.receive(&mut bytes[consumed..], T0).unwrap();
     assert!(r2.event.is_none());
@@ -493,25 +478,25 @@ fn many_pings_before_a_write_owe_only_the_latest_pong() {
     let mut s = server();
     let mut bytes = Vec::new();
     for i in 0..1000u32 {
-        bytes.extend(frame(true, true, Opcode::Ping, &i.to_be_bytes()));
+        bytes.extend(frame(Role::Client, true, Opcode::Ping, &i.to_be_bytes()));
     }
     let mut at = 0;
     while at < bytes.len() {
         at += s.receive(&mut bytes[at..], T0).unwrap().consumed;
     }
     let (owed, _) = drain(&mut s);
-    assert_eq!(owed, frame(false, true, Opcode::Pong, &999u32.to_be_bytes()));
+    assert_eq!(owed, frame(Role::Server, true, Opcode::Pong, &999u32.to_be_bytes()));
 }
 
 #[test]
 fn pings_are_not_answered_when_auto_pong_is_off() {
     let mut s = Connection::open_server(Config::new().auto_pong(false), T0);
-    let mut bytes = frame(true, true, Opcode::Ping, b"x");
+    let mut bytes = frame(Role::Client, true, Opcode::Ping, b"x");
     assert!(matches!(s.receive(&mut bytes, T0).unwrap().event, Some(Event::Ping(b"x"))));
     assert_eq!(drain(&mut s).0, b"");
     let mut out = [0; 16];
     let n = s.send_pong(b"x", &mut out).unwrap().len();
-    assert_eq!(&out[..n], frame(false, true, Opcode::Pong, b"x"));
+    assert_eq!(&out[..n], frame(Role::Server, true, Opcode::Pong, b"x"));
 }
 
 #[test]
@@ -539,8 +524,8 @@ fn an_oversized_frame_is_refused_from_its_header() {
 #[test]
 fn a_message_over_the_limit_across_fragments_is_refused() {
     let mut s = Connection::open_server(Config::new().max_message_size(10), T0);
-    let mut bytes = frame(true, false, Opcode::Binary, &[0; 6]);
-    bytes.extend(frame(true, true, Opcode::Continuation, &[0; 6]));
+    let mut bytes = frame(Role::Client, false, Opcode::Binary, &[0; 6]);
+    bytes.extend(frame(Role::Client, true, Opcode::Continuation, &[0; 6]));
     let (kind, code) = fails_with(&mut s, &bytes);
     // The continuation is charged its payload plus the per-fragment overhead: 6 + 6 + 16.
     assert_eq!((kind, code), (ErrorKind::MessageTooLarge { size: 28, limit: 10 }, Some(1009)));
@@ -551,8 +536,8 @@ fn each_continuation_is_charged_the_fragment_overhead() {
     // Exactly at the limit (payload 6 + 6, one continuation charged 16): accepted.
     let limit = 12 + Config::FRAGMENT_OVERHEAD;
     let mut s = Connection::open_server(Config::new().max_message_size(limit), T0);
-    let mut bytes = frame(true, false, Opcode::Binary, &[1; 6]);
-    bytes.extend(frame(true, true, Opcode::Continuation, &[2; 6]));
+    let mut bytes = frame(Role::Client, false, Opcode::Binary, &[1; 6]);
+    bytes.extend(frame(Role::Client, true, Opcode::Continuation, &[2; 6]));
     let mut at = 0;
     while at < bytes.len() {
         let r = s.receive(&mut bytes[at..], T0).unwrap();
@@ -561,8 +546,8 @@ fn each_continuation_is_charged_the_fragment_overhead() {
     }
     // One byte less: refused from the continuation's header.
     let mut s = Connection::open_server(Config::new().max_message_size(limit - 1), T0);
-    let mut bytes = frame(true, false, Opcode::Binary, &[1; 6]);
-    bytes.extend(frame(true, true, Opcode::Continuation, &[2; 6]));
+    let mut bytes = frame(Role::Client, false, Opcode::Binary, &[1; 6]);
+    bytes.extend(frame(Role::Client, true, Opcode::Continuation, &[2; 6]));
     let (kind, code) = fails_with(&mut s, &bytes);
     assert_eq!(
         (kind, code),
@@ -570,16 +555,16 @@ fn each_continuation_is_charged_the_fragment_overhead() {
     );
     // A message in one frame is charged its payload alone.
     let mut s = Connection::open_server(Config::new().max_message_size(12), T0);
-    let mut bytes = frame(true, true, Opcode::Binary, &[3; 12]);
+    let mut bytes = frame(Role::Client, true, Opcode::Binary, &[3; 12]);
     assert!(s.receive(&mut bytes, T0).unwrap().event.is_some());
 }
 
 #[test]
 fn too_many_fragments_are_refused() {
     let mut s = Connection::open_server(Config::new().max_fragments(3), T0);
-    let mut bytes = frame(true, false, Opcode::Binary, b"");
+    let mut bytes = frame(Role::Client, false, Opcode::Binary, b"");
     for _ in 0..5 {
-        bytes.extend(frame(true, false, Opcode::Continuation, b""));
+        bytes.extend(frame(Role::Client, false, Opcode::Continuation, b""));
     }
     let (kind, code) = fails_with(&mut s, &bytes);
     assert_eq!((kind, code), (ErrorKind::TooManyFragments { limit: 3 }, Some(1009)));
@@ -618,13 +603,13 @@ fn misuse_is_refused_and_changes_nothing() {
 #[test]
 fn owed_bytes_go_out_ahead_of_a_command_frame() {
     let mut s = server();
-    let mut ping = frame(true, true, Opcode::Ping, b"p");
+    let mut ping = frame(Role::Client, true, Opcode::Ping, b"p");
     let _ = s.receive(&mut ping, T0).unwrap();
     let mut out = [0; 64];
     assert_eq!(s.encoded_len(1), 3 + 3);
     let n = s.send_text("x", &mut out).unwrap().len();
-    let mut expected = frame(false, true, Opcode::Pong, b"p");
-    expected.extend(frame(false, true, Opcode::Text, b"x"));
+    let mut expected = frame(Role::Server, true, Opcode::Pong, b"p");
+    expected.extend(frame(Role::Server, true, Opcode::Text, b"x"));
     assert_eq!(&out[..n], expected);
     assert_eq!(drain(&mut s).0, b"");
 }
@@ -658,7 +643,7 @@ fn keepalive_pings_and_a_silent_peer_is_declared_dead() {
     assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(5)));
     s.handle_timeout(T0 + Duration::from_secs(5)).unwrap();
     let (ping, _) = drain(&mut s);
-    assert_eq!(FrameHeader::parse(&ping).unwrap().unwrap().0.opcode, Opcode::Ping);
+    assert_eq!(frames(Role::Server, &ping)[0].0, Opcode::Ping);
     assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(8)));
     s.handle_timeout(T0 + Duration::from_secs(7)).unwrap();
     let e = s.handle_timeout(T0 + Duration::from_secs(8)).unwrap_err();
@@ -698,7 +683,7 @@ fn a_client_whose_server_never_closes_tcp_closes_it_at_the_deadline_cleanly() {
     let mut c = client();
     let mut out = [0; 64];
     let _unsent = c.close(CloseCode::NORMAL, "", &mut out, T0).unwrap();
-    let mut reply = frame(false, true, Opcode::Close, b"\x03\xe8");
+    let mut reply = frame(Role::Server, true, Opcode::Close, b"\x03\xe8");
     let _ = c.receive(&mut reply, T0).unwrap();
     assert!(c.is_close_handshake_complete());
     assert_eq!(drain(&mut c), (Vec::new(), false), "waits for the server");
@@ -711,7 +696,7 @@ fn idle_timeout_closes_with_going_away() {
     let mut s =
         Connection::open_server(Config::new().idle_timeout(Some(Duration::from_secs(60))), T0);
     // Traffic pushes the deadline out.
-    let mut bytes = frame(true, true, Opcode::Text, b"hi");
+    let mut bytes = frame(Role::Client, true, Opcode::Text, b"hi");
     let later = T0 + Duration::from_secs(30);
     let _ = s.receive(&mut bytes, later).unwrap();
     assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
@@ -719,9 +704,9 @@ fn idle_timeout_closes_with_going_away() {
     assert_eq!((e.kind(), e.close_code()), (ErrorKind::IdleTimeout, Some(CloseCode::GOING_AWAY)));
     // A polite close, not a failure: the server waits for the reply, then closes TCP.
     let (bytes, close) = drain(&mut s);
-    assert_eq!((close_code_sent(&bytes), close), (Some(1001), false));
+    assert_eq!((close_code_sent(Role::Server, &bytes), close), (Some(1001), false));
     assert_eq!(s.state(), State::Closing);
-    let mut reply = frame(true, true, Opcode::Close, &1001u16.to_be_bytes());
+    let mut reply = frame(Role::Client, true, Opcode::Close, &1001u16.to_be_bytes());
     assert!(matches!(s.receive(&mut reply, later).unwrap().event, Some(Event::Close(_))));
     assert_eq!(drain(&mut s), (Vec::new(), true));
 }
@@ -736,7 +721,9 @@ fn handle_timeout_early_or_twice_does_nothing() {
     s.handle_timeout(T0 + Duration::from_secs(5)).unwrap();
     s.handle_timeout(T0 + Duration::from_secs(5)).unwrap();
     let (pings, _) = drain(&mut s);
-    assert_eq!(FrameHeader::parse(&pings).unwrap().unwrap().1 + 4, pings.len(), "one ping");
+    let pings = frames(Role::Server, &pings);
+    assert_eq!(pings.len(), 1, "one ping: {pings:?}");
+    assert_eq!(pings[0].1.len(), 4);
 }
 
 #[test]

@@ -4,11 +4,10 @@
 mod common;
 
 use common::drain;
+use common::wire::T0;
 use wsmachine::{
-    Accept, ClientRequest, Config, Connection, ErrorKind, Event, Instant, Reject, State, UsageError,
+    Accept, ClientRequest, Config, Connection, ErrorKind, Event, Reject, State, UsageError,
 };
-
-const T0: Instant = Instant::from_millis(5);
 
 const CHROMIUM: &str = "GET /chat?room=1 HTTP/1.1\r\n\
 Host: example.com:8080\r\n\

@@ -5,119 +5,21 @@
 //! tests running in parallel do not pollute each other's figures.
 
 mod common;
+#[path = "common/heap.rs"]
+mod heap;
 
 use common::drain;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use common::wire::{self, frame, frames, T0};
+use heap::{live_heap, peak_heap, FRAME_PATH_HEAP};
 
-use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
-use wsmachine::{CloseCode, Config, Connection, Error, ErrorKind, Event, Instant, Reassembler};
-
-// ---- Counting the heap, per thread ----
-
-struct Counting;
-
-thread_local! {
-    /// Bytes allocated and not freed by this thread, and the peak since the last reset.
-    static HEAP: Cell<(isize, isize)> = const { Cell::new((0, 0)) };
-}
-
-fn count(delta: isize) {
-    let _ = HEAP.try_with(|h| {
-        let (live, peak) = h.get();
-        let live = live + delta;
-        h.set((live, peak.max(live)));
-    });
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters only observe sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`; `ptr` came from `System` through this allocator.
-        unsafe { System.dealloc(ptr, layout) };
-        count(-(layout.size() as isize));
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `dealloc`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            count(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` and returns its result and the most heap this thread held during it, above what
-/// it held before.
-fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = HEAP.with(|h| {
-        let (live, _) = h.get();
-        h.set((live, live));
-        live
-    });
-    let result = f();
-    let peak = HEAP.with(|h| h.get().1);
-    (result, (peak - base).max(0) as usize)
-}
-
-/// The heap the core may hold while receiving frames, beyond anything proportional to a
-/// limit: the queue of owed bytes, which holds at most one pong, one close and one keepalive
-/// ping (each at most 14 + 125 bytes, so 417 bytes), with `Vec`'s growth rounding that up to
-/// 512 bytes of capacity; the two close frames once the connection closes (128 bytes each,
-/// kept on the heap so an idle connection is smaller); and a client's masking-key stream
-/// (120 bytes, allocated when the connection is made). Nothing else on the frame path
-/// allocates.
-const FRAME_PATH_HEAP: usize = 512 + 2 * 128 + 128;
+use wsmachine::frame::Opcode;
+use wsmachine::{CloseCode, Config, Connection, Error, ErrorKind, Event, Reassembler, Role};
 
 // ---- Helpers ----
 
-const T0: Instant = Instant::from_millis(1_000);
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-/// A masked frame, as a client sends it.
-fn client_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-    let header =
-        FrameHeader { fin, rsv: 0, opcode, mask: Some(KEY), payload_len: payload.len() as u64 };
-    let mut out = vec![0; header.encoded_len()];
-    header.encode(&mut out).unwrap();
-    let at = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[at..], KEY, 0);
-    out
-}
-
-/// The unmasked frames a server sent: (opcode, payload) for each.
-fn server_frames(mut bytes: &[u8]) -> Vec<(Opcode, Vec<u8>)> {
-    let mut frames = Vec::new();
-    while !bytes.is_empty() {
-        let (header, n) = FrameHeader::parse(bytes).unwrap().unwrap();
-        assert!(header.mask.is_none());
-        let end = n + header.payload_len as usize;
-        frames.push((header.opcode, bytes[n..end].to_vec()));
-        bytes = &bytes[end..];
-    }
-    frames
-}
-
-/// Asserts that `bytes` is exactly one close frame with `code`.
+/// Asserts that `bytes` is exactly one close frame, sent by the server, with `code`.
 fn assert_close_sent(bytes: &[u8], code: CloseCode) {
-    let frames = server_frames(bytes);
-    assert_eq!(frames.len(), 1, "one frame sent: {frames:?}");
-    assert_eq!(frames[0].0, Opcode::Close);
-    assert_eq!(frames[0].1[..2], code.0.to_be_bytes());
+    wire::assert_close_sent(Role::Server, bytes, code);
 }
 
 /// Asserts that the server failed its handshake with `status`: the error says so, the owed
@@ -250,12 +152,12 @@ fn offered_subprotocols_are_held_in_at_most_the_head_size() {
     let mut input = request.into_bytes();
     let head = input.len();
     let (held, _) = peak_heap(|| {
-        let before = HEAP.with(|h| h.get().0);
+        let before = live_heap();
         let r = conn.receive(&mut input, T0).expect("a valid request");
         assert!(matches!(r.event, Some(Event::Request(_))));
         drop(r);
         // Held after the event is dropped: what the connection keeps to answer it.
-        HEAP.with(|h| h.get().0) - before
+        live_heap() - before
     });
     assert!(held as usize <= head, "{held} bytes held for a {head}-byte head");
 }
@@ -267,9 +169,7 @@ fn frames_declaring_2_pow_63_minus_1_and_2_pow_40_bytes_are_refused_from_the_hea
     for size in [(1u64 << 63) - 1, 1 << 40] {
         let mut conn = Connection::open_server(Config::new(), T0);
         // Only the header: no payload has been sent, and none is needed to refuse it.
-        let mut header = vec![0x82, 0xFF];
-        header.extend_from_slice(&size.to_be_bytes());
-        header.extend_from_slice(&KEY);
+        let mut header = wire::header(Role::Client, Opcode::Binary, size);
         let (e, peak) = peak_heap(|| conn.receive(&mut header, T0).expect_err("refused"));
         assert_eq!(e.kind(), ErrorKind::FrameTooLarge { size, limit: 1 << 20 });
         assert_eq!(e.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
@@ -286,8 +186,8 @@ fn frames_declaring_2_pow_63_minus_1_and_2_pow_40_bytes_are_refused_from_the_hea
 fn fragments_until_refused(config: Config, piece: usize, count: usize) -> (Error, usize, usize) {
     let mut conn = Connection::open_server(config, T0);
     let mut reassembler = Reassembler::new();
-    let mut first = client_frame(false, Opcode::Binary, b"x");
-    let continuation = client_frame(false, Opcode::Continuation, &vec![b'y'; piece]);
+    let mut first = frame(Role::Client, false, Opcode::Binary, b"x");
+    let continuation = frame(Role::Client, false, Opcode::Continuation, &vec![b'y'; piece]);
     let ((e, accepted), peak) = peak_heap(|| {
         let r = conn.receive(&mut first, T0).expect("first fragment");
         reassembler.push(&r.event.expect("a piece"));
@@ -346,8 +246,8 @@ fn invalid_utf8_in_the_first_fragment_of_a_long_message_is_refused_with_1007_at_
     let mut conn = Connection::open_server(config, T0);
     let mut payload = vec![b'a'; 1 << 20];
     payload[10..13].copy_from_slice(b"\xed\xa0\x80");
-    let frame = client_frame(false, Opcode::Text, &payload);
-    let mut arrived = frame[..14 + 100].to_vec();
+    let first = frame(Role::Client, false, Opcode::Text, &payload);
+    let mut arrived = first[..14 + 100].to_vec();
     let (e, peak) = peak_heap(|| conn.receive(&mut arrived, T0).expect_err("refused at once"));
     assert_eq!(e.kind(), ErrorKind::InvalidUtf8);
     assert_eq!(e.close_code(), Some(CloseCode::INVALID_PAYLOAD));
@@ -356,8 +256,8 @@ fn invalid_utf8_in_the_first_fragment_of_a_long_message_is_refused_with_1007_at_
     assert!(close);
     assert!(peak <= FRAME_PATH_HEAP, "{peak} bytes");
     // The rest of the frame and later fragments are discarded.
-    let mut rest = frame[14 + 100..14 + 5000].to_vec();
-    rest.extend(client_frame(true, Opcode::Continuation, b"later"));
+    let mut rest = first[14 + 100..14 + 5000].to_vec();
+    rest.extend(frame(Role::Client, true, Opcode::Continuation, b"later"));
     let r = conn.receive(&mut rest, T0).unwrap();
     assert!(r.event.is_none() && r.consumed == rest.len());
 }
@@ -367,8 +267,9 @@ fn invalid_utf8_in_the_first_fragment_of_a_long_message_is_refused_with_1007_at_
 #[test]
 fn a_ping_flood_owes_one_pong_and_holds_constant_memory() {
     let mut conn = Connection::open_server(Config::new(), T0);
-    let pings: Vec<Vec<u8>> =
-        (0..100_000u32).map(|i| client_frame(true, Opcode::Ping, &i.to_be_bytes())).collect();
+    let pings: Vec<Vec<u8>> = (0..100_000u32)
+        .map(|i| frame(Role::Client, true, Opcode::Ping, &i.to_be_bytes()))
+        .collect();
     let mut frame = pings[0].clone();
     let ((), peak) = peak_heap(|| {
         for (i, ping) in pings.iter().enumerate() {
@@ -380,7 +281,7 @@ fn a_ping_flood_owes_one_pong_and_holds_constant_memory() {
                 let (sent, close) = drain(&mut conn);
                 assert!(!close);
                 assert_eq!(
-                    server_frames(&sent),
+                    frames(Role::Server, &sent),
                     [(Opcode::Pong, (i as u32).to_be_bytes().to_vec())]
                 );
             }

@@ -10,13 +10,12 @@
 mod common;
 
 use common::pair::{Pair, Seen, Side};
+use common::wire::T0;
 use proptest::prelude::*;
 use wsmachine::{
-    Accept, CloseCode, Config, Connection, Duration, Event, Instant, MessageKind, Reassembler,
-    RecvBuffer, Role, State, UsageError, Written,
+    Accept, CloseCode, Config, Connection, Duration, Event, MessageKind, Reassembler, RecvBuffer,
+    Role, State, UsageError, Written,
 };
-
-const T0: Instant = Instant::from_millis(1);
 
 /// Something one side sends.
 #[derive(Clone, Debug)]

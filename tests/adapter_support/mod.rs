@@ -4,8 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
+use wsmachine::frame::Opcode;
 use wsmachine::Config;
+
+#[path = "../common/wire.rs"]
+pub mod wire;
 
 /// A valid upgrade request, as a raw client would send it.
 pub const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
@@ -24,20 +27,7 @@ pub fn big_config() -> Config {
 
 /// A frame as a client sends it (masked).
 pub fn client_frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-    let key = [1, 2, 3, 4];
-    let header = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode,
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
-    let mut out = vec![0; header.encoded_len()];
-    header.encode(&mut out).unwrap();
-    let at = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[at..], key, 0);
-    out
+    wire::frame(wsmachine::Role::Client, true, opcode, payload)
 }
 
 /// Runs `test` on a thread and fails if it takes longer than `secs` seconds.
