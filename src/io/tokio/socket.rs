@@ -70,7 +70,9 @@ where
     /// Not cancel-safe: cancelled while earlier bytes are written, the message is dropped;
     /// cancelled later, its remaining bytes go out with the next `recv`, `send` or `flush`.
     pub async fn send(&mut self, message: Outgoing) -> Result<(), Error> {
-        self.flush().await?;
+        if self.io.as_ref().is_some_and(|io| io.driver.output_len() > 0) {
+            self.flush().await?;
+        }
         self.queue(message)?;
         self.flush().await
     }
@@ -101,7 +103,8 @@ where
     /// Encodes `message` after what is queued.
     fn queue(&mut self, message: Outgoing) -> Result<(), Error> {
         let io = self.io.as_mut().ok_or(Error::Closed)?;
-        let now = io.fresh_now();
+        // Only a close starts a timer: a data message needs no fresh reading of the clock.
+        let now = if matches!(message, Outgoing::Close(..)) { io.fresh_now() } else { io.now() };
         let vectored = io.stream.is_write_vectored();
         io.driver.send_owned(message, now, vectored)?;
         Ok(())
