@@ -104,12 +104,14 @@ pub enum ErrorKind {
     /// `Sec-WebSocket-Version` is missing or not 13. Answered with 426 and
     /// `Sec-WebSocket-Version: 13`.
     UnsupportedVersion,
-    /// The opening handshake's head grew past the limit without ending. Answered with 431.
+    /// The opening handshake's head grew past the limit without ending. A server answers
+    /// with 431; a client sends nothing and closes.
     HeadTooLarge {
         /// The configured limit in bytes.
         limit: usize,
     },
-    /// The opening handshake has more header lines than the limit. Answered with 431.
+    /// The opening handshake has more header lines than the limit. A server answers with
+    /// 431; a client sends nothing and closes.
     TooManyHeaders {
         /// The configured limit.
         limit: usize,

@@ -158,7 +158,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer<S> {
 impl RecvBuffer<alloc::vec::Vec<u8>> {
     /// An empty buffer of exactly `config`'s
     /// [`receive_buffer_size`](crate::Config::receive_buffer_size).
-    pub fn for_config(config: &crate::Config) -> Self {
+    pub fn for_config(config: &crate::connection::config::Config) -> Self {
         Self::new(alloc::vec![0; config.receive_buffer_size])
     }
 }

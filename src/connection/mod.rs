@@ -176,7 +176,9 @@ pub enum Event<'i> {
     Accepted(Response<'i>),
     /// Client: the server answered with another status. The response carries its status,
     /// headers and the start of its body (for a redirect or an error page). The connection is
-    /// closed.
+    /// over: nothing more is sent or read, and the transport's close is owed to
+    /// [`poll_transmit`](Connection::poll_transmit). A `1xx` interim answer counts as a
+    /// refusal too (a WebSocket server sends none before its `101`).
     Rejected(Response<'i>),
     /// A whole message that arrived in one frame and is wholly in the input: the zero-copy
     /// fast path. Text is validated UTF-8.

@@ -243,7 +243,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         Self { stream, driver: Driver::new(conn), clock, read_timeout: None, write_timeout: None }
     }
 
-    fn now(&self) -> crate::Instant {
+    fn now(&self) -> crate::time::Instant {
         self.clock.instant(std::time::Instant::now())
     }
 
@@ -288,7 +288,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// Runs a driver loop, doing the I/O each step asks for.
     fn run<T>(
         &mut self,
-        mut step: impl FnMut(&mut Driver, crate::Instant) -> Step<Result<T, Error>>,
+        mut step: impl FnMut(&mut Driver, crate::time::Instant) -> Step<Result<T, Error>>,
     ) -> Result<T, Error> {
         loop {
             let now = self.now();
@@ -352,7 +352,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
 
     /// How long a read or write may wait for `deadline`: at least 1 ms, so a deadline that
     /// is due still bounds the wait; `None` while none is armed.
-    fn wait_limit(&self, deadline: Option<crate::Instant>) -> Option<std::time::Duration> {
+    fn wait_limit(&self, deadline: Option<crate::time::Instant>) -> Option<std::time::Duration> {
         let now = self.now();
         deadline.map(|at| {
             let left: std::time::Duration = (at - now).into();
@@ -371,7 +371,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
 
     /// Reads once, waiting no longer than `deadline`; a read that times out reports
     /// nothing, and the next step runs the deadline.
-    fn read(&mut self, deadline: Option<crate::Instant>) -> Result<(), Error> {
+    fn read(&mut self, deadline: Option<crate::time::Instant>) -> Result<(), Error> {
         let timeout = self.wait_limit(deadline);
         if must_reset(self.read_timeout, timeout) {
             if let Err(e) = self.stream.set_read_timeout(timeout) {

@@ -15,7 +15,7 @@ pub(crate) fn os_seed() -> Result<[u8; 32], AdapterError> {
     Ok(seed)
 }
 
-/// A monotonic clock turned into the core's [`Instant`](crate::Instant)s.
+/// A monotonic clock turned into the core's [`Instant`](crate::time::Instant)s.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Clock<T> {
     origin: T,
@@ -30,15 +30,15 @@ where
     }
 
     /// The core's instant for `at`.
-    pub(crate) fn instant(&self, at: T) -> crate::Instant {
-        crate::Instant::from_micros(
+    pub(crate) fn instant(&self, at: T) -> crate::time::Instant {
+        crate::time::Instant::from_micros(
             u64::try_from((at - self.origin).as_micros()).unwrap_or(u64::MAX),
         )
     }
 
     /// The clock's time for the core's `instant`.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn at(&self, instant: crate::Instant) -> T {
+    pub(crate) fn at(&self, instant: crate::time::Instant) -> T {
         self.origin + std::time::Duration::from_micros(instant.as_micros())
     }
 }

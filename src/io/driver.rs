@@ -697,7 +697,10 @@ mod tests {
     use alloc::vec;
 
     /// Masked client frames for `messages`, and a server driver to receive them.
-    fn server_and_frames(config: crate::Config, messages: &[Vec<u8>]) -> (Driver, Vec<u8>) {
+    fn server_and_frames(
+        config: crate::connection::config::Config,
+        messages: &[Vec<u8>],
+    ) -> (Driver, Vec<u8>) {
         let now = Instant::from_micros(0);
         let mut client = Connection::open_client(config.clone(), [7; 32], now);
         let mut wire = Vec::new();
@@ -741,7 +744,8 @@ mod tests {
         // arrive whole, so the buffer has to grow from 4 KiB.
         let messages = [vec![1; 10], vec![2; 60_000], vec![3; 100], vec![4; 200_000]];
         for blocking in [true, false] {
-            let (mut driver, wire) = server_and_frames(crate::Config::new(), &messages);
+            let (mut driver, wire) =
+                server_and_frames(crate::connection::config::Config::new(), &messages);
             let (got, largest) = receive_all(&mut driver, &wire, |driver, wire| {
                 if blocking {
                     let space = driver.input_space();
@@ -766,17 +770,19 @@ mod tests {
 
     #[test]
     fn the_first_read_is_small() {
-        let (mut driver, _) = server_and_frames(crate::Config::new(), &[]);
+        let (mut driver, _) = server_and_frames(crate::connection::config::Config::new(), &[]);
         assert_eq!(driver.input_space().len(), INPUT_START);
-        let (mut driver, _) =
-            server_and_frames(crate::Config::new().receive_buffer_size(1000), &[]);
+        let (mut driver, _) = server_and_frames(
+            crate::connection::config::Config::new().receive_buffer_size(1000),
+            &[],
+        );
         assert_eq!(driver.read_with(|buf| buf.capacity()), 1000);
     }
 
     #[test]
     fn a_server_sends_a_large_payload_without_copying_it() {
         let now = Instant::from_micros(0);
-        let config = crate::Config::new();
+        let config = crate::connection::config::Config::new();
         let mut server = Driver::new(Connection::open_server(config.clone(), now));
         let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
         let sent = payload.clone();

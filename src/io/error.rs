@@ -19,8 +19,8 @@ use crate::io::owned::HttpResponse;
 pub enum AdapterError<E = DefaultTransportError> {
     /// The peer broke the protocol, or a deadline passed (handshake, pong, idle, close). The
     /// reply the RFC asks for (a close frame or an HTTP error status) was sent if it could
-    /// be; [`crate::Error::kind`] says what the peer did.
-    Protocol(crate::Error),
+    /// be; [`crate::error::Error::kind`] says what the peer did.
+    Protocol(crate::error::Error),
     /// The call broke the API's rules (an invalid close code, a message after close, an
     /// invalid header); nothing was sent.
     Usage(UsageError),
@@ -80,8 +80,8 @@ impl<E: std::error::Error + 'static> std::error::Error for AdapterError<E> {
     }
 }
 
-impl<E> From<crate::Error> for AdapterError<E> {
-    fn from(e: crate::Error) -> Self {
+impl<E> From<crate::error::Error> for AdapterError<E> {
+    fn from(e: crate::error::Error) -> Self {
         Self::Protocol(e)
     }
 }

@@ -24,20 +24,20 @@ pub(super) struct Io<S> {
     pub(super) clock: Clock<TokioInstant>,
     pub(super) sleep: Option<Pin<Box<Sleep>>>,
     /// The time read during this poll, if it was.
-    pub(super) now: Option<crate::Instant>,
+    pub(super) now: Option<crate::time::Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// The time, read once per poll (reading the clock is a measurable part of a small
     /// message's cost); [`fresh_now`](Self::fresh_now) reads it again.
-    pub(super) fn now(&mut self) -> crate::Instant {
+    pub(super) fn now(&mut self) -> crate::time::Instant {
         match self.now {
             Some(now) => now,
             None => self.fresh_now(),
         }
     }
 
-    pub(super) fn fresh_now(&mut self) -> crate::Instant {
+    pub(super) fn fresh_now(&mut self) -> crate::time::Instant {
         let now = self.clock.instant(TokioInstant::now());
         self.now = Some(now);
         now
