@@ -329,7 +329,7 @@ impl Connection {
 
     /// How many payload bytes of the data frame being handed out in pieces are still to
     /// come (0 between frames, and for a frame that is handed out whole). A reassembler can
-    /// reserve that much after a [`Fragment`] (it is within the configured limits, which
+    /// reserve that much after a [`Fragment`](super::Fragment) (it is within the configured limits, which
     /// were checked against the frame's header), so a large message grows its buffer once.
     #[must_use]
     pub fn frame_remaining(&self) -> u64 {
