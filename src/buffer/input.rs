@@ -105,10 +105,24 @@ impl InputBuffer {
 
     /// Frees the buffer when it holds nothing, so an idle connection costs no buffer. The
     /// size it had grown to is kept for the next read.
-    pub(crate) fn release_if_empty(&mut self) {
-        if self.is_empty() {
-            self.recv = RecvBuffer::new(Vec::new());
-            self.full_read = false;
+    pub(crate) fn release_if_empty(&mut self) -> Option<Vec<u8>> {
+        if !self.is_empty() {
+            return None;
         }
+        self.full_read = false;
+        let released = core::mem::replace(&mut self.recv, RecvBuffer::new(Vec::new()));
+        Some(released.into_inner()).filter(|buf| buf.capacity() > 0)
+    }
+
+    /// Takes `buf`'s allocation as the buffer's storage, when it holds none (after
+    /// [`release_if_empty`](Self::release_if_empty)): a buffer another connection released
+    /// serves this one without a new allocation. `buf` is given back otherwise.
+    pub(crate) fn adopt(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
+        if !self.is_empty() || self.recv.capacity() > 0 || self.recv.storage.capacity() > 0 {
+            return Some(buf);
+        }
+        buf.clear();
+        self.recv = RecvBuffer::new(buf);
+        None
     }
 }

@@ -122,6 +122,28 @@ impl OutputBuffer {
         Ok(())
     }
 
+    /// Gives up the buffer's allocation when everything was written (`None` if it holds
+    /// none), so that an idle connection holds no output buffer.
+    pub(crate) fn release(&mut self) -> Option<Vec<u8>> {
+        if !self.pending().is_empty() || !self.after.is_empty() {
+            return None;
+        }
+        let released = core::mem::take(self);
+        Some(released.buf).filter(|buf| buf.capacity() > 0)
+    }
+
+    /// Takes `buf`'s allocation (its initialized length included: space is reused as it
+    /// is) when the buffer holds none; `buf` is given back otherwise.
+    pub(crate) fn adopt(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        if self.buf.capacity() > 0 || !self.pending().is_empty() || !self.after.is_empty() {
+            return Some(buf);
+        }
+        self.buf = buf;
+        self.written = 0;
+        self.end = 0;
+        None
+    }
+
     pub(crate) fn advance(&mut self, mut n: usize) {
         loop {
             let head = n.min(self.end - self.written);

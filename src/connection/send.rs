@@ -301,6 +301,10 @@ impl Connection {
     /// Copies as many owed bytes into `out` as fit, encoding owed control frames in order of
     /// precedence (pong, close, keepalive ping) as the previous ones drain.
     fn write_owed(&mut self, out: &mut [u8]) -> usize {
+        if self.owed.is_empty() && self.pong_owed.is_none() && !self.close_owed && !self.ping_owed {
+            // The usual case: nothing is owed.
+            return 0;
+        }
         let mut written = 0;
         loop {
             if self.owed_pos < self.owed.len() {

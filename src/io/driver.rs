@@ -41,6 +41,15 @@ pub(crate) enum Handshake {
     Closed,
 }
 
+/// Buffer allocations an idle connection gave up, to serve the next one that needs them.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    /// A read buffer's.
+    pub(crate) input: Option<Vec<u8>>,
+    /// An output buffer's.
+    pub(crate) output: Option<Vec<u8>>,
+}
+
 /// What the driver asks its adapter to do next: the only I/O there is.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub(crate) enum Want {
@@ -153,7 +162,7 @@ impl Driver {
             return step.map_ready(|r| r.map(|()| None));
         }
         if self.is_closed() {
-            self.release_buffers();
+            let _freed = self.release_buffers();
             return Step::Ready(Ok(None));
         }
         match next(self, now) {
@@ -316,13 +325,23 @@ impl Driver {
         self.input.read_with(read)
     }
 
-    /// Frees the read buffer if it holds nothing, and the output buffer if everything was
-    /// written: call before going idle, so an idle connection holds no buffer.
+    /// Gives up the read buffer if it holds nothing, and the output buffer if everything was
+    /// written: call before going idle, so an idle connection holds no buffer. Returns their
+    /// allocations, for [`reuse_buffers`](Self::reuse_buffers) on this connection or another.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn release_buffers(&mut self) {
-        self.input.release_if_empty();
-        if self.output().is_empty() {
-            self.core.output = OutputBuffer::default();
+    pub(crate) fn release_buffers(&mut self) -> Buffers {
+        Buffers { input: self.input.release_if_empty(), output: self.core.output.release() }
+    }
+
+    /// Takes the allocations in `spare` for the buffers this connection does not hold, and
+    /// leaves the rest there.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn reuse_buffers(&mut self, spare: &mut Buffers) {
+        if let Some(buf) = spare.input.take() {
+            spare.input = self.input.adopt(buf);
+        }
+        if let Some(buf) = spare.output.take() {
+            spare.output = self.core.output.adopt(buf);
         }
     }
 
@@ -349,7 +368,7 @@ impl Driver {
     pub(crate) fn on_transport_error(&mut self) {
         let _ended = self.conn.receive_eof();
         self.core.output = OutputBuffer::default();
-        self.input.release_if_empty();
+        let _freed = self.input.release_if_empty();
     }
 
     /// Moves what the connection owes into the output buffer.
@@ -394,6 +413,11 @@ impl Driver {
     /// The next whole message or control frame from the buffered input; `None` when more
     /// input is needed.
     pub(crate) fn next_incoming(&mut self, now: Instant) -> Result<Option<Incoming>, Error> {
+        if self.direct.is_none() && self.input.is_empty() && self.conn.state() == State::Open {
+            // Nothing to decode (the usual case after the last message of a read): the
+            // connection would only say it needs more bytes.
+            return Ok(None);
+        }
         if let Some(before) = self.direct.take() {
             if let Some(incoming) = self.receive_direct(before, now)? {
                 return Ok(Some(incoming));
@@ -766,6 +790,44 @@ mod tests {
             assert_eq!(got, messages, "blocking: {blocking}");
             assert!(largest <= 64 * 1024 + 64, "offered {largest} bytes");
         }
+    }
+
+    #[test]
+    fn buffers_one_connection_gave_up_serve_another() {
+        let (mut first, wire) =
+            server_and_frames(crate::connection::config::Config::new(), &[vec![5; 100]]);
+        let (got, _) = receive_all(&mut first, &wire, |driver, wire| {
+            driver.read_with(|buf| {
+                let n = (buf.capacity() - buf.len()).min(wire.len());
+                buf.extend_from_slice(&wire[..n]);
+                (n, n)
+            })
+        });
+        assert_eq!(got, [vec![5; 100]]);
+        let mut spare = first.release_buffers();
+        let input = spare.input.as_ref().map(Vec::as_ptr).expect("a read buffer to give up");
+        // Idle now: it holds no buffer.
+        assert!(first.release_buffers().input.is_none());
+        let (mut second, wire) =
+            server_and_frames(crate::connection::config::Config::new(), &[vec![6; 10]]);
+        second.reuse_buffers(&mut spare);
+        assert!(spare.input.is_none(), "taken");
+        let reused = second.read_with(|buf| {
+            let at = buf.as_ptr();
+            buf.extend_from_slice(&wire);
+            at
+        });
+        assert_eq!(reused, input, "the same allocation, not a new one");
+        assert_eq!(
+            second.next_incoming(Instant::from_micros(0)).unwrap(),
+            Some(Incoming::Binary(vec![6; 10]))
+        );
+        // A connection that holds a buffer keeps it, and leaves the spare alone.
+        let mut other = Buffers { input: Some(vec![0; 8]), output: None };
+        second.filled(0);
+        second.input.append(b"x");
+        second.reuse_buffers(&mut other);
+        assert!(other.input.is_some());
     }
 
     #[test]

@@ -12,8 +12,15 @@ use ::tokio::time::{sleep_until, Instant as TokioInstant, Sleep};
 
 use super::handshake::poll_read_vec;
 use crate::io::clock::Clock;
-use crate::io::driver::{Driver, Want};
+use crate::io::driver::{Buffers, Driver, Want};
 use crate::io::error::AdapterError as Error;
+
+std::thread_local! {
+    /// The buffers the last connection that went idle on this thread gave up: the next one
+    /// that needs buffers takes them, so a connection that waits between messages costs no
+    /// allocation per message, while an idle one holds none. At most one of each per thread.
+    static SPARE: core::cell::RefCell<Buffers> = core::cell::RefCell::new(Buffers::default());
+}
 
 /// The stream and the driver, with what moving bytes between them needs: used by a
 /// [`WebSocket`](super::WebSocket) in its caller's task, and by the connection task of split
@@ -73,7 +80,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 }
                 Poll::Pending => {
                     // Going idle: hold no buffer while waiting.
-                    self.driver.release_buffers();
+                    self.release_buffers();
                     Poll::Pending
                 }
             },
@@ -88,6 +95,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 Poll::Ready(Ok(()))
             }
         }
+    }
+
+    /// Gives this connection's idle buffers to the thread's spare (or frees them, when the
+    /// spare holds some already).
+    pub(super) fn release_buffers(&mut self) {
+        let mut released = self.driver.release_buffers();
+        let _kept = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.input.is_none() {
+                spare.input = released.input.take();
+            }
+            if spare.output.is_none() {
+                spare.output = released.output.take();
+            }
+        });
+    }
+
+    /// Takes the thread's spare buffers for those this connection does not hold.
+    pub(super) fn reuse_buffers(&mut self) {
+        let driver = &mut self.driver;
+        let _taken = SPARE.try_with(|spare| driver.reuse_buffers(&mut spare.borrow_mut()));
     }
 
     /// Whether the next deadline has passed, arming the sleep that wakes the task for it
@@ -166,6 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// Reads more input. `Ready(Ok(()))` after bytes or the end of the stream (whose
     /// meaning the next step reports).
     pub(super) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.reuse_buffers();
         let stream = &mut self.stream;
         // The rest of a large frame goes straight into the message it belongs to (never
         // past the frame's end); anything else into the read buffer.

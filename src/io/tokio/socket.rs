@@ -106,6 +106,7 @@ where
         // Only a close starts a timer: a data message needs no fresh reading of the clock.
         let now = if matches!(message, Outgoing::Close(..)) { io.fresh_now() } else { io.now() };
         let vectored = io.stream.is_write_vectored();
+        io.reuse_buffers();
         io.driver.send_owned(message, now, vectored)?;
         Ok(())
     }

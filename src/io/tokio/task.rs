@@ -200,7 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                     true
                 }
                 Poll::Pending => {
-                    self.io.driver.release_buffers();
+                    self.io.release_buffers();
                     false
                 }
             },
@@ -247,7 +247,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
             }
             if !progress {
                 // Going idle: hold no buffer while waiting.
-                this.io.driver.release_buffers();
+                this.io.release_buffers();
                 return Poll::Pending;
             }
         }
