@@ -144,7 +144,10 @@ impl OutputBuffer {
         None
     }
 
-    pub(crate) fn advance(&mut self, mut n: usize) {
+    /// `n` bytes of [`parts`](Self::parts) were written. Returns the payload kept as it is
+    /// once it is all written, so that its allocation can serve again.
+    pub(crate) fn advance(&mut self, mut n: usize) -> Option<Vec<u8>> {
+        let mut spent = None;
         loop {
             let head = n.min(self.end - self.written);
             self.written += head;
@@ -153,11 +156,14 @@ impl OutputBuffer {
             self.tail_written += tail;
             n -= tail;
             if self.written < self.end || self.tail_written < self.tail.len() {
-                return;
+                return spent;
             }
-            // `buf` and the tail are written: free the payload, and what waited behind it
-            // comes next.
-            self.tail = Vec::new();
+            // `buf` and the tail are written: give the payload back, and what waited behind
+            // it comes next.
+            let tail = core::mem::take(&mut self.tail);
+            if tail.capacity() > 0 {
+                spent = Some(tail);
+            }
             self.tail_written = 0;
             self.written = 0;
             if self.after.is_empty() {
@@ -165,12 +171,12 @@ impl OutputBuffer {
                 if self.buf.capacity() > OUTPUT_KEEP {
                     self.buf = Vec::new();
                 }
-                return;
+                return spent;
             }
             self.buf = core::mem::take(&mut self.after);
             self.end = self.buf.len();
             if n == 0 {
-                return;
+                return spent;
             }
         }
     }
@@ -201,7 +207,7 @@ mod tests {
             let all = out.parts().concat();
             let n = step.min(all.len());
             sent.extend_from_slice(&all[..n]);
-            out.advance(n);
+            let _spent = out.advance(n);
             assert_eq!(out.pending().is_empty(), out.parts().concat().is_empty());
         }
         assert_eq!(sent, expected);
@@ -222,9 +228,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!((calls, out.pending()), (2, &b"0123456789"[..]));
-        out.advance(4);
+        let _spent = out.advance(4);
         assert_eq!(out.pending(), b"456789");
-        out.advance(6);
+        let _spent = out.advance(6);
         assert!(out.pending().is_empty() && out.written == 0);
         // The space is reused as it is, not zeroed again.
         out.append(b"ab");

@@ -65,7 +65,7 @@ impl Reassembler {
     /// messages and fragments are ignored.
     pub fn push(&mut self, event: &Event<'_>) -> Option<OwnedMessage> {
         match event {
-            Event::Message(message) => Some((*message).into()),
+            Event::Message(message) => Some(self.whole(message)),
             Event::Fragment(fragment) => {
                 if fragment.is_first {
                     self.buffer.clear();
@@ -75,6 +75,36 @@ impl Reassembler {
                 fragment.is_last.then(|| self.finish(fragment.kind))
             }
             _ => None,
+        }
+    }
+
+    /// A whole message, owned: in the kept buffer's allocation when it is large enough
+    /// (one recycled from a message sent), so an echo allocates nothing per message.
+    fn whole(&mut self, message: &Message<'_>) -> OwnedMessage {
+        let bytes = match message {
+            Message::Text(text) => text.as_bytes(),
+            Message::Binary(data) => data,
+        };
+        // A buffer much larger than the message is not handed out with it: the message
+        // would hold memory it does not use.
+        let fits = (bytes.len()..=bytes.len().saturating_mul(4).max(256))
+            .contains(&self.buffer.capacity());
+        if self.kind.is_some() || !fits {
+            return (*message).into();
+        }
+        let mut buffer = core::mem::take(&mut self.buffer);
+        buffer.clear();
+        match message {
+            Message::Binary(data) => {
+                buffer.extend_from_slice(data);
+                OwnedMessage::Binary(buffer)
+            }
+            Message::Text(text) => {
+                // An empty buffer is valid UTF-8 at no cost; then the text, already valid.
+                let mut owned = String::from_utf8(buffer).unwrap_or_default();
+                owned.push_str(text);
+                OwnedMessage::Text(owned)
+            }
         }
     }
 
@@ -126,6 +156,23 @@ impl Reassembler {
         self.buffer.reserve(additional);
     }
 
+    /// Takes `buffer`'s allocation for the next message when none is held (a sent message's
+    /// payload, say, so that an echo allocates nothing per message).
+    pub(crate) fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.kind.is_none() && self.buffer.capacity() == 0 {
+            buffer.clear();
+            self.buffer = buffer;
+        }
+    }
+
+    /// Gives up the buffer's allocation when no message is in progress.
+    pub(crate) fn release(&mut self) -> Option<Vec<u8>> {
+        if self.kind.is_some() || self.buffer.capacity() == 0 {
+            return None;
+        }
+        Some(core::mem::take(&mut self.buffer))
+    }
+
     /// The number of bytes of the message in progress.
     pub fn pending_len(&self) -> usize {
         self.buffer.len()
@@ -136,6 +183,28 @@ impl Reassembler {
 mod tests {
     use super::*;
     use crate::connection::Fragment;
+
+    #[test]
+    fn a_recycled_buffer_takes_the_next_whole_message_if_it_fits_it() {
+        let mut r = Reassembler::new();
+        let sent = alloc::vec![0u8; 16];
+        let at = sent.as_ptr();
+        r.recycle(sent);
+        match r.push(&Event::Message(Message::Text("sixteen bytes!!!"))) {
+            Some(OwnedMessage::Text(text)) => {
+                assert_eq!(text, "sixteen bytes!!!");
+                assert_eq!(text.as_ptr(), at, "the recycled allocation, no new one");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing kept now: the next message gets its own allocation.
+        assert_eq!(r.release(), None);
+        // A buffer far larger than the message is not handed out with it.
+        r.recycle(alloc::vec![0u8; 1 << 20]);
+        let message = r.push(&Event::Message(Message::Binary(b"small"))).unwrap();
+        assert_eq!(message, OwnedMessage::Binary(b"small".to_vec()));
+        assert!(r.release().is_some_and(|buf| buf.capacity() >= 1 << 20), "kept, not given out");
+    }
 
     #[test]
     fn whole_and_fragmented_messages() {

@@ -48,7 +48,13 @@ pub(crate) struct Buffers {
     pub(crate) input: Option<Vec<u8>>,
     /// An output buffer's.
     pub(crate) output: Option<Vec<u8>>,
+    /// A reassembled message's (at most [`MESSAGE_KEEP`] bytes of capacity).
+    pub(crate) message: Option<Vec<u8>>,
 }
+
+/// The largest message buffer kept for reuse when a connection goes idle: larger ones are
+/// freed, so that what a thread keeps aside stays small.
+const MESSAGE_KEEP: usize = 256 * 1024;
 
 /// What the driver asks its adapter to do next: the only I/O there is.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -302,7 +308,10 @@ impl Driver {
     /// `n` bytes of [`output`](Self::output) (or of [`output_parts`](Self::output_parts))
     /// were written.
     pub(crate) fn wrote(&mut self, n: usize) {
-        self.core.output.advance(n);
+        if let Some(payload) = self.core.output.advance(n) {
+            // A message sent without a copy: its allocation takes the next message received.
+            self.core.reassembler.recycle(payload);
+        }
     }
 
     /// Free space to read into, after the unconsumed bytes, for a read that needs an
@@ -330,7 +339,11 @@ impl Driver {
     /// allocations, for [`reuse_buffers`](Self::reuse_buffers) on this connection or another.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn release_buffers(&mut self) -> Buffers {
-        Buffers { input: self.input.release_if_empty(), output: self.core.output.release() }
+        Buffers {
+            input: self.input.release_if_empty(),
+            output: self.core.output.release(),
+            message: self.core.reassembler.release().filter(|buf| buf.capacity() <= MESSAGE_KEEP),
+        }
     }
 
     /// Takes the allocations in `spare` for the buffers this connection does not hold, and
@@ -342,6 +355,9 @@ impl Driver {
         }
         if let Some(buf) = spare.output.take() {
             spare.output = self.core.output.adopt(buf);
+        }
+        if let Some(buf) = spare.message.take() {
+            self.core.reassembler.recycle(buf);
         }
     }
 
@@ -578,7 +594,16 @@ impl Driver {
             Outgoing::Text(text) if zero_copy(text.as_bytes()) => {
                 (MessageKind::Text, text.into_bytes())
             }
-            message => return self.send(&message, now),
+            message => {
+                let result = self.send(&message, now);
+                // Copied: the payload's allocation can take the next message received.
+                match message {
+                    Outgoing::Text(text) => self.core.reassembler.recycle(text.into_bytes()),
+                    Outgoing::Binary(data) => self.core.reassembler.recycle(data),
+                    _ => {}
+                }
+                return result;
+            }
         };
         let conn = &mut self.conn;
         let header = conn.encoded_len(payload.len()) - payload.len();
@@ -823,7 +848,7 @@ mod tests {
             Some(Incoming::Binary(vec![6; 10]))
         );
         // A connection that holds a buffer keeps it, and leaves the spare alone.
-        let mut other = Buffers { input: Some(vec![0; 8]), output: None };
+        let mut other = Buffers { input: Some(vec![0; 8]), ..Buffers::default() };
         second.filled(0);
         second.input.append(b"x");
         second.reuse_buffers(&mut other);

@@ -109,6 +109,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             if spare.output.is_none() {
                 spare.output = released.output.take();
             }
+            if spare.message.is_none() {
+                spare.message = released.message.take();
+            }
         });
     }
 
