@@ -4,6 +4,7 @@ a tokio-tungstenite one and a fastwebsockets one (examples/bench_echo_*.rs), all
 the same load generator (examples/bench_load.rs, tokio-tungstenite clients).
 
     python3 scripts/e2e.py [--seconds 3] [--rounds 2] [--idle 10000] [--quick]
+                           [--also NAME=PATH/TO/echo_server ...]
 
 For each connection count and message size it runs the servers in turn, alternating
 A B C A B C for --rounds rounds, and reports per server the median of the rounds:
@@ -15,6 +16,9 @@ generator saturates first, so this is the number that compares servers). Then it
 
 Everything runs on 127.0.0.0/8, every step is bounded in time, and every process started
 here is stopped here. Linux only (it reads /proc). Needs nothing beyond the standard library.
+
+--also adds another echo server binary to the same run (for instance an `echo_server` built
+from an earlier commit in a worktree), so a before/after comparison comes from one run.
 """
 
 import argparse
@@ -66,7 +70,8 @@ class Server:
     def __init__(self, binary, port):
         self.port = port
         self.proc = subprocess.Popen(
-            [os.path.join(EXAMPLES, binary), f"127.0.0.1:{port}"],
+            [binary if os.path.isabs(binary) else os.path.join(EXAMPLES, binary),
+             f"127.0.0.1:{port}"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         # Each server prints one line once it listens.
         line = self.proc.stdout.readline()
@@ -132,7 +137,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="64 connections × 16 B only")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                        help="another echo server binary to measure in the same run")
     args = parser.parse_args()
+    for i, extra in enumerate(args.also):
+        name, _, path = extra.partition("=")
+        if not name or not path:
+            parser.error(f"--also takes NAME=PATH, not {extra!r}")
+        SERVERS.append((name, os.path.abspath(path), 9111 + i))
 
     # Each idle connection is a socket in the load generator and one in the server.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -9,7 +9,7 @@ mod common;
 mod heap;
 
 use common::drain;
-use common::wire::{self, frame, frames, T0};
+use common::wire::{self, frame, frames, scan_head_byte_by_byte, T0};
 use heap::{live_heap, peak_heap, FRAME_PATH_HEAP};
 
 use wsmachine::frame::Opcode;
@@ -53,32 +53,10 @@ fn a_head_sent_one_byte_at_a_time_is_scanned_once_then_refused_with_431() {
     let config = Config::new();
     let limit = 16 * 1024;
     let mut conn = Connection::server(config, T0);
-    let mut buf = vec![0u8; limit + 1];
     let line = b"GET / HTTP/1.1\r\nX-Filler: ";
-    let blank_lines = b"\r\n\r\n".repeat(limit);
-    let mut calls = 0;
-    let (result, peak) = peak_heap(|| {
-        for n in 1..=limit {
-            buf[n - 1] = line.get(n - 1).copied().unwrap_or(b'a');
-            calls += 1;
-            let r = conn.receive(&mut buf[..n], T0);
-            if n < limit {
-                let r = r.expect("more bytes are needed under the limit");
-                assert_eq!((r.consumed, r.needed), (0, 1));
-                assert!(r.event.is_none());
-                // Linear work: the scanner resumes where it stopped and never looks back
-                // (beyond three bytes that could start the blank line). Bytes it already
-                // examined are overwritten with blank lines: a scanner that started over at
-                // each call would find one and stop early.
-                if n > 8 {
-                    buf[..n - 4].copy_from_slice(&blank_lines[..n - 4]);
-                }
-            } else {
-                return r.expect_err("refused at the limit");
-            }
-        }
-        unreachable!()
-    });
+    let mut buf = vec![0u8; limit];
+    let ((result, calls), peak) =
+        peak_heap(|| scan_head_byte_by_byte(&mut conn, &mut buf, line, limit));
     assert_eq!(calls, limit, "one call per byte, each examining only its new byte");
     assert_eq!(result.kind(), ErrorKind::HeadTooLarge { limit });
     assert_http_refusal(&mut conn, result, 431);

@@ -12,7 +12,7 @@ mod heap;
 
 use base64::Engine as _;
 use common::drain;
-use common::wire::{self, frame, frames, T0};
+use common::wire::{self, frame, frames, scan_head_byte_by_byte, T0};
 use heap::{peak_heap, FRAME_PATH_HEAP};
 
 use wsmachine::frame::Opcode;
@@ -160,31 +160,9 @@ fn a_101_head_sent_one_byte_at_a_time_is_scanned_once_then_refused_at_the_limit(
     // The 101's status line and headers, then a header that never ends.
     let line = with_headers(&ok, "X-Filler: ").into_bytes();
     let line = &line[..line.len() - 2];
-    let mut buf = vec![0u8; limit + 1];
-    let blank_lines = b"\r\n\r\n".repeat(limit);
-    let mut calls = 0;
-    let (result, peak) = peak_heap(|| {
-        for n in 1..=limit {
-            buf[n - 1] = line.get(n - 1).copied().unwrap_or(b'a');
-            calls += 1;
-            let r = conn.receive(&mut buf[..n], T0);
-            if n < limit {
-                let r = r.expect("more bytes are needed under the limit");
-                assert_eq!((r.consumed, r.needed), (0, 1));
-                assert!(r.event.is_none());
-                // Linear work: the scanner resumes where it stopped and never looks back
-                // (beyond three bytes that could start the blank line). Bytes it already
-                // examined are overwritten with blank lines: a scanner that started over at
-                // each call would find one and stop early.
-                if n > 8 {
-                    buf[..n - 4].copy_from_slice(&blank_lines[..n - 4]);
-                }
-            } else {
-                return r.expect_err("refused at the limit");
-            }
-        }
-        unreachable!()
-    });
+    let mut buf = vec![0u8; limit];
+    let ((result, calls), peak) =
+        peak_heap(|| scan_head_byte_by_byte(&mut conn, &mut buf, line, limit));
     assert_eq!(calls, limit, "one call per byte, each examining only its new byte");
     assert_eq!(result.kind(), ErrorKind::HeadTooLarge { limit });
     assert_handshake_abandoned(&mut conn, &result);

@@ -75,3 +75,34 @@ pub fn assert_close_sent(from: Role, bytes: &[u8], code: CloseCode) {
     assert_eq!(frames[0].0, Opcode::Close);
     assert_eq!(frames[0].1[..2], code.0.to_be_bytes());
 }
+
+/// Feeds `conn` a head that starts with `start` and never ends, one byte more per call, up to
+/// `limit` bytes of `buf` (which must hold `limit`; it allocates nothing, so a caller can
+/// count the connection's heap around it): returns the refusal and how many calls it took. Each call checks that more
+/// bytes were needed, and the bytes already examined are then overwritten with blank lines,
+/// so a scanner that started over at each call would find one and stop early: the work must
+/// be linear (the scanner resumes where it stopped, and never looks back beyond the three
+/// bytes that could start a blank line).
+pub fn scan_head_byte_by_byte(
+    conn: &mut wsmachine::Connection,
+    buf: &mut [u8],
+    start: &[u8],
+    limit: usize,
+) -> (wsmachine::Error, usize) {
+    for n in 1..=limit {
+        buf[n - 1] = start.get(n - 1).copied().unwrap_or(b'a');
+        let r = conn.receive(&mut buf[..n], T0);
+        if n == limit {
+            return (r.expect_err("refused at the limit"), n);
+        }
+        let r = r.expect("more bytes are needed under the limit");
+        assert_eq!((r.consumed, r.needed), (0, 1));
+        assert!(r.event.is_none());
+        if n > 8 {
+            for chunk in buf[..n - 4].chunks_mut(4) {
+                chunk.copy_from_slice(&b"\r\n\r\n"[..chunk.len()]);
+            }
+        }
+    }
+    unreachable!("the loop returns at the limit")
+}
