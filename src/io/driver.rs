@@ -1,28 +1,34 @@
-//! The I/O-independent half of every adapter: buffers around a [`Connection`], and owned
-//! results.
+//! The I/O-independent half of every adapter: a [`Connection`] with its buffers, and the
+//! loops that drive it.
 //!
-//! An adapter (blocking std, tokio, or your own) only moves bytes between a transport and a
-//! [`Driver`], sleeps until [`Driver::poll_timeout`], and maps errors. The driver keeps the read
-//! buffer as [`Connection::receive`] requires (unconsumed bytes re-presented at the front, room
-//! for a whole frame that fits
-//! [`Config::receive_buffer_size`](crate::Config::receive_buffer_size); it starts at 4 KiB and
-//! grows as frames need), gathers what the connection writes into one output buffer, reassembles whole messages, and
-//! answers the opening handshake. This module is `alloc`-only, so a `no_std` adapter can use the
-//! owned types too.
+//! An adapter (blocking std, tokio, the embedded one to come) asks a step function what to do
+//! next — [`handshake_step`](Driver::handshake_step), [`receive_step`](Driver::receive_step)
+//! or [`flush_step`](Driver::flush_step) — and does the [`Want`] it gets: write the output,
+//! read with a deadline, shut the transport. Everything else is here, once: the read buffer
+//! kept as [`Connection::receive`] requires (it starts at 4 KiB and grows up to
+//! [`Config::receive_buffer_size`](crate::Config::receive_buffer_size) as frames need), one
+//! output buffer for what the connection writes, reassembly of whole messages, the answer to
+//! the opening handshake, running deadlines, the rule of who shuts the transport, reporting a
+//! peer's failure once after its reply is out, and the close on drop. It needs `alloc`, not
+//! `std`.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+mod send;
+mod step;
+
+#[cfg_attr(not(feature = "std"), allow(unused_imports))]
+pub(crate) use step::{Step, Want};
+
 use crate::buffer::input::InputBuffer;
-use crate::buffer::output::{OutputBuffer, ZERO_COPY_MIN};
+use crate::buffer::output::OutputBuffer;
 use crate::buffer::reassemble::Reassembler;
-use crate::connection::{Connection, Event, MessageKind, Role, State, Transmit, Written};
+use crate::connection::{Connection, Event, State, Transmit};
 use crate::error::{Error, UsageError};
 use crate::handshake::{Accept, Reject, Request};
-use crate::io::error::{handshake_outcome, AdapterError};
-use crate::io::owned::{Decision, HttpResponse, Incoming, Outgoing};
+use crate::io::owned::{Decision, HttpResponse, Incoming};
 use crate::time::Instant;
-use crate::wire::close::CloseCode;
 
 /// How an opening handshake ended.
 #[derive(Debug)]
@@ -55,33 +61,6 @@ pub(crate) struct Buffers {
 /// The largest message buffer kept for reuse when a connection goes idle: larger ones are
 /// freed, so that what a thread keeps aside stays small.
 const MESSAGE_KEEP: usize = 256 * 1024;
-
-/// What the driver asks its adapter to do next: the only I/O there is.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub(crate) enum Want {
-    /// Write [`Driver::output`] (or [`Driver::output_parts`]), report it with
-    /// [`Driver::wrote`], then step again. A write that waits past the next deadline is
-    /// reported with [`Driver::write_stalled`].
-    Write,
-    /// Read into [`Driver::input_space`] (or with [`Driver::read_with`]), waiting no longer
-    /// than `deadline`; report it with [`Driver::filled`] or [`Driver::read_eof`] (nothing
-    /// when the wait timed out), then step again: the step runs the deadline.
-    Read {
-        /// When the next timer is due, if one is armed.
-        deadline: Option<Instant>,
-    },
-    /// Shut the transport down, report it with [`Driver::shut_down`], then step again.
-    Shutdown,
-}
-
-/// One step of a driver loop: a result, or I/O to do first.
-#[derive(Debug)]
-pub(crate) enum Step<T> {
-    /// The loop is done.
-    Ready(T),
-    /// Do this, then step again.
-    Io(Want),
-}
 
 /// A [`Connection`] with its buffers: everything an adapter does that is not I/O.
 #[derive(Debug)]
@@ -122,159 +101,6 @@ impl Driver {
         };
         driver.drain_transmit();
         driver
-    }
-
-    /// The opening handshake's next step; `decide` answers a server's request. Ready once
-    /// the connection is open (with the server's `101` for a client), or once a failure or
-    /// refusal has had its reply written and the transport shut.
-    pub(crate) fn handshake_step<E>(
-        &mut self,
-        now: Instant,
-        decide: &mut dyn FnMut(&Request<'_>) -> Decision,
-    ) -> Step<Result<Option<HttpResponse>, AdapterError<E>>> {
-        self.run_deadlines(now);
-        loop {
-            if !self.output().is_empty() {
-                return Step::Io(Want::Write);
-            }
-            if let Some(ended) = self.ended.take() {
-                if !matches!(*ended, Handshake::Open(_)) && !self.shut_down {
-                    self.ended = Some(ended);
-                    return Step::Io(Want::Shutdown);
-                }
-                return Step::Ready(handshake_outcome(*ended));
-            }
-            let ended = match self.handshake(now, decide) {
-                Ok(Some(Ok(ended))) => ended,
-                Ok(Some(Err(e))) => Handshake::Usage(e),
-                Ok(None) if self.is_closed() => Handshake::Closed,
-                Ok(None) => return Step::Io(Want::Read { deadline: self.poll_timeout() }),
-                Err(e) => Handshake::Failed(e),
-            };
-            self.ended = Some(Box::new(ended));
-        }
-    }
-
-    /// The receive loop's next step: `next` takes the next item from the buffered input
-    /// ([`next_incoming`](Self::next_incoming) or [`next_raw`](Self::next_raw)). Ready with
-    /// an item, with a failure of the peer's (once, after the reply it queued is written),
-    /// or with `None` once the connection is over and the transport shut.
-    pub(crate) fn receive_step<T, E>(
-        &mut self,
-        now: Instant,
-        next: impl FnOnce(&mut Self, Instant) -> Result<Option<T>, Error>,
-    ) -> Step<Result<Option<T>, AdapterError<E>>> {
-        if let Some(step) = self.settle(now) {
-            return step.map_ready(|r| r.map(|()| None));
-        }
-        if self.is_closed() {
-            let _freed = self.release_buffers();
-            return Step::Ready(Ok(None));
-        }
-        match next(self, now) {
-            Ok(Some(item)) => Step::Ready(Ok(Some(item))),
-            // A pong or a close reply the input called for goes out before waiting.
-            Ok(None) if !self.output().is_empty() => Step::Io(Want::Write),
-            Ok(None) => Step::Io(Want::Read { deadline: self.poll_timeout() }),
-            Err(e) => {
-                self.fail_later(e);
-                match self.settle(now) {
-                    Some(step) => step.map_ready(|r| r.map(|()| None)),
-                    None => Step::Ready(Ok(None)),
-                }
-            }
-        }
-    }
-
-    /// The send side's next step: Ready once everything queued is written (and the
-    /// transport shut, if the connection is over), or with a failure of the peer's.
-    pub(crate) fn flush_step<E>(&mut self, now: Instant) -> Step<Result<(), AdapterError<E>>> {
-        self.settle(now).unwrap_or(Step::Ready(Ok(())))
-    }
-
-    /// What every loop does first: run due deadlines, write what is queued, shut the
-    /// transport once the connection is over, report a failure. `None` when none of that
-    /// is left.
-    fn settle<E>(&mut self, now: Instant) -> Option<Step<Result<(), AdapterError<E>>>> {
-        self.run_deadlines(now);
-        if !self.output().is_empty() {
-            return Some(Step::Io(Want::Write));
-        }
-        if self.is_closed() && !self.shut_down {
-            return Some(Step::Io(Want::Shutdown));
-        }
-        let ended = self.ended.take()?;
-        Some(Step::Ready(handshake_outcome(*ended).map(|_open| ())))
-    }
-
-    /// Runs the deadlines due at `now`; a failure is kept for the next step to report.
-    pub(crate) fn run_deadlines(&mut self, now: Instant) {
-        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
-            self.deadline_passed(now);
-        }
-    }
-
-    /// A write waited until a deadline and could not finish: the deadline runs (see
-    /// [`run_deadlines`](Self::run_deadlines)).
-    pub(crate) fn write_stalled(&mut self, now: Instant) {
-        self.deadline_passed(now);
-    }
-
-    /// Runs the deadlines due at `now`. A failure is kept for the next step; if it ended the
-    /// connection outright (the peer stopped answering: no pong, no close reply), the bytes
-    /// still queued are dropped, as nothing bounds writing them any more and no close frame
-    /// is owed behind them.
-    fn deadline_passed(&mut self, now: Instant) {
-        if let Err(e) = self.on_timeout(now) {
-            self.fail_later(e);
-            if self.is_closed() {
-                self.core.output = OutputBuffer::default();
-            }
-        }
-    }
-
-    /// The transport's read side ended; a connection that had not closed cleanly fails,
-    /// reported by the next step.
-    pub(crate) fn read_eof(&mut self) {
-        if let Err(e) = self.on_eof() {
-            self.fail_later(e);
-        }
-    }
-
-    /// The peer's failure not yet reported, if any (for a loop that ends without another
-    /// step).
-    pub(crate) fn take_failure(&mut self) -> Option<Error> {
-        match self.ended.take().map(|ended| *ended) {
-            Some(Handshake::Failed(e)) => Some(e),
-            other => {
-                self.ended = other.map(Box::new);
-                None
-            }
-        }
-    }
-
-    /// Keeps the peer's failure `e` for the next step to report, unless one is kept already
-    /// (the first failure is the one that counts).
-    fn fail_later(&mut self, e: Error) {
-        self.ended.get_or_insert_with(|| Box::new(Handshake::Failed(e)));
-    }
-
-    /// The adapter shut the transport down.
-    pub(crate) fn shut_down(&mut self) {
-        self.shut_down = true;
-    }
-
-    /// Whether the transport was shut down.
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.shut_down
-    }
-
-    /// Starts the closing handshake with 1000 if the connection is open: what dropping an
-    /// adapter's connection, or its last writer, does.
-    pub(crate) fn close_if_open(&mut self, now: Instant) {
-        if self.conn.state() == State::Open {
-            let _refused = self.close(CloseCode::NORMAL, "", now);
-        }
     }
 
     /// The connection.
@@ -557,130 +383,6 @@ impl Driver {
             _ => Ok(Handshake::Open(None)),
         })
     }
-
-    /// Queues `message`.
-    pub(crate) fn send(&mut self, message: &Outgoing, now: Instant) -> Result<(), UsageError> {
-        match message {
-            Outgoing::Text(text) => self.send_text(text),
-            Outgoing::Binary(data) => self.send_binary(data),
-            Outgoing::Fragment { kind, payload, is_last } => {
-                self.send_fragment(*kind, payload, *is_last)
-            }
-            Outgoing::Ping(payload) => {
-                self.command(payload.len(), |c, out| c.send_ping(payload, out))
-            }
-            Outgoing::Pong(payload) => {
-                self.command(payload.len(), |c, out| c.send_pong(payload, out))
-            }
-            Outgoing::Close(code, reason) => self.close(*code, reason, now),
-        }
-    }
-
-    /// Queues `message`, which the caller gives up: with `vectored` (the adapter writes
-    /// [`output_parts`](Self::output_parts) with vectored writes), a server keeps a large
-    /// message's payload as it is and writes it after the header, without copying it.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn send_owned(
-        &mut self,
-        message: Outgoing,
-        now: Instant,
-        vectored: bool,
-    ) -> Result<(), UsageError> {
-        let zero_copy = |payload: &[u8]| {
-            vectored && payload.len() >= ZERO_COPY_MIN && self.conn.role() == Role::Server
-        };
-        let (kind, payload) = match message {
-            Outgoing::Binary(data) if zero_copy(&data) => (MessageKind::Binary, data),
-            Outgoing::Text(text) if zero_copy(text.as_bytes()) => {
-                (MessageKind::Text, text.into_bytes())
-            }
-            message => {
-                let result = self.send(&message, now);
-                // Copied: the payload's allocation can take the next message received.
-                match message {
-                    Outgoing::Text(text) => self.core.reassembler.recycle(text.into_bytes()),
-                    Outgoing::Binary(data) => self.core.reassembler.recycle(data),
-                    _ => {}
-                }
-                return result;
-            }
-        };
-        let conn = &mut self.conn;
-        let header = conn.encoded_len(payload.len()) - payload.len();
-        let output = &mut self.core.output;
-        output.command(header, |out| conn.send_header(kind, payload.len() as u64, out))?;
-        output.push_tail(payload);
-        Ok(())
-    }
-
-    /// Queues a text message.
-    pub(crate) fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
-        if self.conn.role() == Role::Server {
-            return self.send_unmasked(MessageKind::Text, text.as_bytes());
-        }
-        self.command(text.len(), |c, out| c.send_text(text, out))
-    }
-
-    /// Queues a binary message.
-    pub(crate) fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
-        if self.conn.role() == Role::Server {
-            return self.send_unmasked(MessageKind::Binary, data);
-        }
-        self.command(data.len(), |c, out| c.send_binary(data, out))
-    }
-
-    /// Server: queues a whole message as its header, then its payload appended as it is (a
-    /// server does not mask), so the payload is copied once and no space is zeroed for it.
-    fn send_unmasked(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), UsageError> {
-        let conn = &mut self.conn;
-        let header = conn.encoded_len(payload.len()) - payload.len();
-        let output = &mut self.core.output;
-        let want = output.end + header + payload.len();
-        output.buf.reserve(want.saturating_sub(output.buf.len()));
-        output.command(header, |out| conn.send_header(kind, payload.len() as u64, out))?;
-        output.append(payload);
-        Ok(())
-    }
-
-    /// Queues one frame of a fragmented message.
-    pub(crate) fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        is_last: bool,
-    ) -> Result<(), UsageError> {
-        self.command(payload.len(), |c, out| c.send_fragment(kind, payload, is_last, out))
-    }
-
-    /// Queues a close frame.
-    pub(crate) fn close(
-        &mut self,
-        code: CloseCode,
-        reason: &str,
-        now: Instant,
-    ) -> Result<(), UsageError> {
-        self.command(reason.len() + 2, |c, out| c.close(code, reason, out, now))
-    }
-
-    /// Runs a command on the connection with room for a frame of `payload_len` bytes.
-    fn command(
-        &mut self,
-        payload_len: usize,
-        mut command: impl FnMut(&mut Connection, &mut [u8]) -> Result<Written, UsageError>,
-    ) -> Result<(), UsageError> {
-        let conn = &mut self.conn;
-        let need = conn.encoded_len(payload_len);
-        self.core.output.command(need, |out| command(conn, out))
-    }
-}
-
-impl<T> Step<T> {
-    fn map_ready<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
-        match self {
-            Self::Ready(t) => Step::Ready(f(t)),
-            Self::Io(want) => Step::Io(want),
-        }
-    }
 }
 
 /// Writes the server's answer to a request into `output`.
@@ -743,6 +445,7 @@ where
 mod tests {
     use super::*;
     use crate::buffer::input::INPUT_START;
+    use crate::io::owned::Outgoing;
     use alloc::vec;
 
     /// Masked client frames for `messages`, and a server driver to receive them.

@@ -1,0 +1,204 @@
+//! The driver's loops as steps: each says what I/O to do next, or gives the result.
+
+use alloc::boxed::Box;
+
+use super::{Driver, Handshake};
+use crate::buffer::output::OutputBuffer;
+use crate::connection::State;
+use crate::error::Error;
+use crate::handshake::Request;
+use crate::io::error::{handshake_outcome, AdapterError};
+use crate::io::owned::{Decision, HttpResponse};
+use crate::time::Instant;
+use crate::wire::close::CloseCode;
+
+/// What the driver asks its adapter to do next: the only I/O there is.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Want {
+    /// Write [`Driver::output`] (or [`Driver::output_parts`]), report it with
+    /// [`Driver::wrote`], then step again. A write that waits past the next deadline is
+    /// reported with [`Driver::write_stalled`].
+    Write,
+    /// Read into [`Driver::input_space`] (or with [`Driver::read_with`]), waiting no longer
+    /// than `deadline`; report it with [`Driver::filled`] or [`Driver::read_eof`] (nothing
+    /// when the wait timed out), then step again: the step runs the deadline.
+    Read {
+        /// When the next timer is due, if one is armed.
+        deadline: Option<Instant>,
+    },
+    /// Shut the transport down, report it with [`Driver::shut_down`], then step again.
+    Shutdown,
+}
+
+/// One step of a driver loop: a result, or I/O to do first.
+#[derive(Debug)]
+pub(crate) enum Step<T> {
+    /// The loop is done.
+    Ready(T),
+    /// Do this, then step again.
+    Io(Want),
+}
+
+impl<T> Step<T> {
+    fn map_ready<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Self::Ready(t) => Step::Ready(f(t)),
+            Self::Io(want) => Step::Io(want),
+        }
+    }
+}
+
+impl Driver {
+    /// The opening handshake's next step; `decide` answers a server's request. Ready once
+    /// the connection is open (with the server's `101` for a client), or once a failure or
+    /// refusal has had its reply written and the transport shut.
+    pub(crate) fn handshake_step<E>(
+        &mut self,
+        now: Instant,
+        decide: &mut dyn FnMut(&Request<'_>) -> Decision,
+    ) -> Step<Result<Option<HttpResponse>, AdapterError<E>>> {
+        self.run_deadlines(now);
+        loop {
+            if !self.output().is_empty() {
+                return Step::Io(Want::Write);
+            }
+            if let Some(ended) = self.ended.take() {
+                if !matches!(*ended, Handshake::Open(_)) && !self.shut_down {
+                    self.ended = Some(ended);
+                    return Step::Io(Want::Shutdown);
+                }
+                return Step::Ready(handshake_outcome(*ended));
+            }
+            let ended = match self.handshake(now, decide) {
+                Ok(Some(Ok(ended))) => ended,
+                Ok(Some(Err(e))) => Handshake::Usage(e),
+                Ok(None) if self.is_closed() => Handshake::Closed,
+                Ok(None) => return Step::Io(Want::Read { deadline: self.poll_timeout() }),
+                Err(e) => Handshake::Failed(e),
+            };
+            self.ended = Some(Box::new(ended));
+        }
+    }
+
+    /// The receive loop's next step: `next` takes the next item from the buffered input
+    /// ([`next_incoming`](Self::next_incoming) or [`next_raw`](Self::next_raw)). Ready with
+    /// an item, with a failure of the peer's (once, after the reply it queued is written),
+    /// or with `None` once the connection is over and the transport shut.
+    pub(crate) fn receive_step<T, E>(
+        &mut self,
+        now: Instant,
+        next: impl FnOnce(&mut Self, Instant) -> Result<Option<T>, Error>,
+    ) -> Step<Result<Option<T>, AdapterError<E>>> {
+        if let Some(step) = self.settle(now) {
+            return step.map_ready(|r| r.map(|()| None));
+        }
+        if self.is_closed() {
+            let _freed = self.release_buffers();
+            return Step::Ready(Ok(None));
+        }
+        match next(self, now) {
+            Ok(Some(item)) => Step::Ready(Ok(Some(item))),
+            // A pong or a close reply the input called for goes out before waiting.
+            Ok(None) if !self.output().is_empty() => Step::Io(Want::Write),
+            Ok(None) => Step::Io(Want::Read { deadline: self.poll_timeout() }),
+            Err(e) => {
+                self.fail_later(e);
+                match self.settle(now) {
+                    Some(step) => step.map_ready(|r| r.map(|()| None)),
+                    None => Step::Ready(Ok(None)),
+                }
+            }
+        }
+    }
+
+    /// The send side's next step: Ready once everything queued is written (and the
+    /// transport shut, if the connection is over), or with a failure of the peer's.
+    pub(crate) fn flush_step<E>(&mut self, now: Instant) -> Step<Result<(), AdapterError<E>>> {
+        self.settle(now).unwrap_or(Step::Ready(Ok(())))
+    }
+
+    /// What every loop does first: run due deadlines, write what is queued, shut the
+    /// transport once the connection is over, report a failure. `None` when none of that
+    /// is left.
+    fn settle<E>(&mut self, now: Instant) -> Option<Step<Result<(), AdapterError<E>>>> {
+        self.run_deadlines(now);
+        if !self.output().is_empty() {
+            return Some(Step::Io(Want::Write));
+        }
+        if self.is_closed() && !self.shut_down {
+            return Some(Step::Io(Want::Shutdown));
+        }
+        let ended = self.ended.take()?;
+        Some(Step::Ready(handshake_outcome(*ended).map(|_open| ())))
+    }
+
+    /// Runs the deadlines due at `now`; a failure is kept for the next step to report.
+    pub(crate) fn run_deadlines(&mut self, now: Instant) {
+        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+            self.deadline_passed(now);
+        }
+    }
+
+    /// A write waited until a deadline and could not finish: the deadline runs (see
+    /// [`run_deadlines`](Self::run_deadlines)).
+    pub(crate) fn write_stalled(&mut self, now: Instant) {
+        self.deadline_passed(now);
+    }
+
+    /// Runs the deadlines due at `now`. A failure is kept for the next step; if it ended the
+    /// connection outright (the peer stopped answering: no pong, no close reply), the bytes
+    /// still queued are dropped, as nothing bounds writing them any more and no close frame
+    /// is owed behind them.
+    fn deadline_passed(&mut self, now: Instant) {
+        if let Err(e) = self.on_timeout(now) {
+            self.fail_later(e);
+            if self.is_closed() {
+                self.core.output = OutputBuffer::default();
+            }
+        }
+    }
+
+    /// The transport's read side ended; a connection that had not closed cleanly fails,
+    /// reported by the next step.
+    pub(crate) fn read_eof(&mut self) {
+        if let Err(e) = self.on_eof() {
+            self.fail_later(e);
+        }
+    }
+
+    /// The peer's failure not yet reported, if any (for a loop that ends without another
+    /// step).
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        match self.ended.take().map(|ended| *ended) {
+            Some(Handshake::Failed(e)) => Some(e),
+            other => {
+                self.ended = other.map(Box::new);
+                None
+            }
+        }
+    }
+
+    /// Keeps the peer's failure `e` for the next step to report, unless one is kept already
+    /// (the first failure is the one that counts).
+    fn fail_later(&mut self, e: Error) {
+        self.ended.get_or_insert_with(|| Box::new(Handshake::Failed(e)));
+    }
+
+    /// The adapter shut the transport down.
+    pub(crate) fn shut_down(&mut self) {
+        self.shut_down = true;
+    }
+
+    /// Whether the transport was shut down.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down
+    }
+
+    /// Starts the closing handshake with 1000 if the connection is open: what dropping an
+    /// adapter's connection, or its last writer, does.
+    pub(crate) fn close_if_open(&mut self, now: Instant) {
+        if self.conn.state() == State::Open {
+            let _refused = self.close(CloseCode::NORMAL, "", now);
+        }
+    }
+}
