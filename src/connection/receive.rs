@@ -49,9 +49,21 @@ impl Connection {
     ///
     /// Payload is unmasked in place, so `input` is `&mut`. Drop `consumed` bytes from the
     /// front of your buffer, and pass the rest again (unchanged, at the front, followed by any
-    /// new bytes) on the next call; call again while events come or bytes are consumed. With
-    /// no event and nothing consumed, read more: at least
-    /// [`needed`](Received::needed) bytes.
+    /// new bytes) on the next call ([`RecvBuffer`](crate::RecvBuffer) does all this).
+    ///
+    /// Guarantees a driver can build on:
+    ///
+    /// - With no event, the connection needs more input: whatever it consumed was used up
+    ///   (a frame's header, or input discarded after a close or a failure), and calling
+    ///   again before reading more bytes yields nothing new. Read at least
+    ///   [`needed`](Received::needed) more bytes.
+    /// - In the middle of a data frame handed out in pieces (a frame larger than the receive
+    ///   buffer, whose header was consumed with its first piece), the call hands out the
+    ///   bytes it is given, up to the frame's end, as one [`Fragment`](super::Fragment) whose
+    ///   payload is those bytes, unmasked in place: `consumed` equals the piece's length and
+    ///   the payload starts at the start of `input`. So a driver may read the rest of such a
+    ///   frame straight into where it keeps the message ([`frame_remaining`](Self::frame_remaining)
+    ///   says how much is left) and have it validated there.
     ///
     /// A frame that fits [`Config::receive_buffer_size`](crate::Config::receive_buffer_size)
     /// is handed out once it is whole (a text message as `&str`); a larger one in pieces as
