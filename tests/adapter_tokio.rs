@@ -144,6 +144,29 @@ async fn sending_to_a_peer_that_never_reads_applies_backpressure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_surface_matches_the_blocking_adapter() {
+    bounded(20, async {
+        let (addr, server) = echo_server(Config::new(), 1).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let host = addr.to_string();
+        let (mut socket, _) =
+            ws::connect(tcp, &ClientRequest::new(&host, "/"), Config::new()).await.unwrap();
+        assert_eq!(socket.get_ref().peer_addr().unwrap(), addr);
+        assert_eq!(socket.connection().state(), wsmachine::State::Open);
+        socket.send_text("text").await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Text("text".into())));
+        socket.send_binary(&[1, 2]).await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Incoming::Binary(vec![1, 2])));
+        socket.close(CloseCode::NORMAL, "").await.unwrap();
+        assert_eq!(socket.connection().state(), wsmachine::State::Closing);
+        while socket.recv().await.unwrap().is_some() {}
+        assert!(socket.connection().is_close_handshake_complete());
+        assert_eq!(server.await.unwrap(), [Some(1000)]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_socket_closes_normally() {
     bounded(20, async {
         let (addr, server) = echo_server(Config::new(), 1).await;

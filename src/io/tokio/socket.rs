@@ -12,6 +12,7 @@ use futures_sink::Sink;
 use super::halves::{ReadHalf, WriteHalf};
 use super::pump::Io;
 use super::task::Task;
+use crate::connection::Connection;
 use crate::io::driver::{Driver, Step};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
@@ -86,6 +87,36 @@ where
     /// [`recv`](Self::recv) until `Ok(None)` to see the peer's close and the end.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.send(Outgoing::Close(code, reason.into())).await
+    }
+
+    /// Sends a text message as one frame (copying `text`), as [`send`](Self::send) does.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send(Outgoing::Text(text.into())).await
+    }
+
+    /// Sends a binary message as one frame (copying `data`), as [`send`](Self::send) does.
+    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.send(Outgoing::Binary(data.into())).await
+    }
+
+    /// The connection's state machine: its state, the close frames sent and received.
+    pub fn connection(&self) -> &Connection {
+        self.io().driver.connection()
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io().stream
+    }
+
+    /// The stream, mutably (reading or writing it directly corrupts the connection).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io.as_mut().expect("a WebSocket holds its connection until dropped").stream
+    }
+
+    fn io(&self) -> &Io<S> {
+        // The connection is taken only by `split` (which consumes the WebSocket) and `drop`.
+        self.io.as_ref().expect("a WebSocket holds its connection until dropped")
     }
 
     /// Splits the connection into a receiving and a sending half, each usable from its own
