@@ -43,6 +43,11 @@ impl InputBuffer {
         }
     }
 
+    /// Whether the buffer holds no allocation (it was released).
+    pub(crate) fn is_unallocated(&self) -> bool {
+        self.recv.storage.capacity() == 0
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.recv.is_empty()
     }

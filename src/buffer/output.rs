@@ -45,6 +45,12 @@ impl OutputBuffer {
         }
     }
 
+    /// Whether everything was written (what waits behind a tail counts: it is only there
+    /// while the tail is).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.written == self.end && self.tail_written == self.tail.len()
+    }
+
     /// Everything still to write, in order, as three slices (some may be empty).
     pub(crate) fn parts(&self) -> [&[u8]; 3] {
         [&self.buf[self.written..self.end], &self.tail[self.tail_written..], &self.after]

@@ -165,6 +165,11 @@ impl Reassembler {
         }
     }
 
+    /// Whether the buffer holds no allocation.
+    pub(crate) fn is_unallocated(&self) -> bool {
+        self.buffer.capacity() == 0
+    }
+
     /// Gives up the buffer's allocation when no message is in progress.
     pub(crate) fn release(&mut self) -> Option<Vec<u8>> {
         if self.kind.is_some() || self.buffer.capacity() == 0 {

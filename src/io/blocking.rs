@@ -262,7 +262,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// returned once; the close frame the RFC asks for has been sent. Call `recv` again after
     /// [`Incoming::Close`] (or an error) to complete the close.
     pub fn recv(&mut self) -> Result<Option<Incoming>, Error> {
-        self.run(|driver, now| driver.receive_step(now, Driver::next_incoming))
+        self.run(|driver, now| driver.receive_step(&mut || now, Driver::next_incoming))
     }
 
     /// Receives the next event as the connection hands it out, borrowing this adapter's read
@@ -276,7 +276,9 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         &mut self,
         mut handle: impl FnMut(Event<'_>) -> R,
     ) -> Result<Option<R>, Error> {
-        self.run(|driver, now| driver.receive_step(now, |d, now| d.next_raw(now, &mut handle)))
+        self.run(|driver, now| {
+            driver.receive_step(&mut || now, |d, now| d.next_raw(now, &mut handle))
+        })
     }
 
     /// Writes everything queued (then flushes the stream: a TLS stream writes its records
@@ -312,7 +314,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         let result = self.stream.write(self.driver.output()).and_then(|n| {
             if n > 0 {
                 self.driver.wrote(n);
-                if self.driver.output().is_empty() {
+                if !self.driver.has_output() {
                     self.stream.flush()?;
                 }
             }

@@ -113,6 +113,18 @@ impl Driver {
         self.conn.state() == State::Closed
     }
 
+    /// Whether there is input for the connection to look at: bytes buffered, or read straight
+    /// into the message in progress. Without any, an open connection would only say it needs
+    /// more (the usual case after the last message of a read), so it is not asked.
+    pub(crate) fn has_input(&self) -> bool {
+        self.direct.is_some() || !self.input.is_empty() || self.conn.state() != State::Open
+    }
+
+    /// Whether there are bytes to write.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.core.output.is_empty()
+    }
+
     /// The bytes to write now.
     pub(crate) fn output(&self) -> &[u8] {
         self.core.output.pending()
@@ -176,6 +188,9 @@ impl Driver {
     /// leaves the rest there.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn reuse_buffers(&mut self, spare: &mut Buffers) {
+        if !self.lacks_buffers() {
+            return;
+        }
         if let Some(buf) = spare.input.take() {
             spare.input = self.input.adopt(buf);
         }
@@ -185,6 +200,14 @@ impl Driver {
         if let Some(buf) = spare.message.take() {
             self.core.reassembler.recycle(buf);
         }
+    }
+
+    /// Whether a buffer was given up (by [`release_buffers`](Self::release_buffers)) and not
+    /// taken back: only then is there something to [`reuse`](Self::reuse_buffers).
+    pub(crate) fn lacks_buffers(&self) -> bool {
+        self.input.is_unallocated()
+            || self.core.output.buf.capacity() == 0
+            || self.core.reassembler.is_unallocated()
     }
 
     /// The next deadline, for [`on_timeout`](Self::on_timeout).
@@ -255,11 +278,6 @@ impl Driver {
     /// The next whole message or control frame from the buffered input; `None` when more
     /// input is needed.
     pub(crate) fn next_incoming(&mut self, now: Instant) -> Result<Option<Incoming>, Error> {
-        if self.direct.is_none() && self.input.is_empty() && self.conn.state() == State::Open {
-            // Nothing to decode (the usual case after the last message of a read): the
-            // connection would only say it needs more bytes.
-            return Ok(None);
-        }
         if let Some(before) = self.direct.take() {
             if let Some(incoming) = self.receive_direct(before, now)? {
                 return Ok(Some(incoming));

@@ -59,7 +59,7 @@ impl Driver {
     ) -> Step<Result<Option<HttpResponse>, AdapterError<E>>> {
         self.run_deadlines(now);
         loop {
-            if !self.output().is_empty() {
+            if self.has_output() {
                 return Step::Io(Want::Write);
             }
             if let Some(ended) = self.ended.take() {
@@ -84,26 +84,36 @@ impl Driver {
     /// ([`next_incoming`](Self::next_incoming) or [`next_raw`](Self::next_raw)). Ready with
     /// an item, with a failure of the peer's (once, after the reply it queued is written),
     /// or with `None` once the connection is over and the transport shut.
+    ///
+    /// `now` reads the clock; it is called only when the time is needed (a deadline is
+    /// armed, or there is input to decode), so a poll that only finds the stream not ready
+    /// reads no clock.
     pub(crate) fn receive_step<T, E>(
         &mut self,
-        now: Instant,
+        now: &mut dyn FnMut() -> Instant,
         next: impl FnOnce(&mut Self, Instant) -> Result<Option<T>, Error>,
     ) -> Step<Result<Option<T>, AdapterError<E>>> {
-        if let Some(step) = self.settle(now) {
+        if self.conn.poll_timeout().is_some() {
+            self.run_deadlines(now());
+        }
+        if let Some(step) = self.settle_after_deadlines() {
             return step.map_ready(|r| r.map(|()| None));
         }
         if self.is_closed() {
             let _freed = self.release_buffers();
             return Step::Ready(Ok(None));
         }
-        match next(self, now) {
+        if !self.has_input() {
+            return Step::Io(Want::Read { deadline: self.poll_timeout() });
+        }
+        match next(self, now()) {
             Ok(Some(item)) => Step::Ready(Ok(Some(item))),
             // A pong or a close reply the input called for goes out before waiting.
-            Ok(None) if !self.output().is_empty() => Step::Io(Want::Write),
+            Ok(None) if self.has_output() => Step::Io(Want::Write),
             Ok(None) => Step::Io(Want::Read { deadline: self.poll_timeout() }),
             Err(e) => {
                 self.fail_later(e);
-                match self.settle(now) {
+                match self.settle_after_deadlines() {
                     Some(step) => step.map_ready(|r| r.map(|()| None)),
                     None => Step::Ready(Ok(None)),
                 }
@@ -122,7 +132,12 @@ impl Driver {
     /// is left.
     fn settle<E>(&mut self, now: Instant) -> Option<Step<Result<(), AdapterError<E>>>> {
         self.run_deadlines(now);
-        if !self.output().is_empty() {
+        self.settle_after_deadlines()
+    }
+
+    /// [`settle`](Self::settle) once the deadlines have run.
+    fn settle_after_deadlines<E>(&mut self) -> Option<Step<Result<(), AdapterError<E>>>> {
+        if self.has_output() {
             return Some(Step::Io(Want::Write));
         }
         if self.is_closed() && !self.shut_down {
@@ -168,6 +183,7 @@ impl Driver {
 
     /// The peer's failure not yet reported, if any (for a loop that ends without another
     /// step).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn take_failure(&mut self) -> Option<Error> {
         match self.ended.take().map(|ended| *ended) {
             Some(Handshake::Failed(e)) => Some(e),
@@ -196,6 +212,7 @@ impl Driver {
 
     /// Starts the closing handshake with 1000 if the connection is open: what dropping an
     /// adapter's connection, or its last writer, does.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn close_if_open(&mut self, now: Instant) {
         if self.conn.state() == State::Open {
             let _refused = self.close(CloseCode::NORMAL, "", now);

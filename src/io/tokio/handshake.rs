@@ -31,7 +31,7 @@ pub(super) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
                     Ok(0) => Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
                         driver.wrote(n);
-                        if driver.output().is_empty() {
+                        if !driver.has_output() {
                             stream.flush().await.map(|()| n)
                         } else {
                             Ok(n)

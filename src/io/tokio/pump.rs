@@ -12,7 +12,7 @@ use ::tokio::time::{sleep_until, Instant as TokioInstant, Sleep};
 
 use super::handshake::poll_read_vec;
 use crate::io::clock::Clock;
-use crate::io::driver::{Buffers, Driver, Want};
+use crate::io::driver::{Buffers, Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 
 std::thread_local! {
@@ -42,6 +42,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             Some(now) => now,
             None => self.fresh_now(),
         }
+    }
+
+    /// The driver's receive step, reading the clock (once per poll) only if the step needs
+    /// the time.
+    pub(super) fn receive_step<T>(
+        &mut self,
+        next: impl FnOnce(&mut Driver, crate::time::Instant) -> Result<Option<T>, crate::error::Error>,
+    ) -> Step<Result<Option<T>, Error>> {
+        let (clock, cached) = (&self.clock, &mut self.now);
+        let mut now = || *cached.get_or_insert_with(|| clock.instant(TokioInstant::now()));
+        self.driver.receive_step(&mut now, next)
     }
 
     pub(super) fn fresh_now(&mut self) -> crate::time::Instant {
@@ -117,6 +128,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// Takes the thread's spare buffers for those this connection does not hold.
     pub(super) fn reuse_buffers(&mut self) {
+        if !self.driver.lacks_buffers() {
+            return;
+        }
         let driver = &mut self.driver;
         let _taken = SPARE.try_with(|spare| driver.reuse_buffers(&mut spare.borrow_mut()));
     }
@@ -161,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// written; on a failure the connection is over (and the error is returned once).
     pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
-        while !self.driver.output().is_empty() {
+        while self.driver.has_output() {
             let stream = Pin::new(&mut self.stream);
             let [head, tail, after] = self.driver.output_parts();
             let written = if tail.is_empty() {

@@ -161,8 +161,7 @@ where
         let Some(io) = self.io.as_mut() else { return Poll::Ready(None) };
         io.now = None;
         loop {
-            let now = io.now();
-            match io.driver.receive_step(now, Driver::next_incoming) {
+            match io.receive_step(Driver::next_incoming) {
                 Step::Ready(result) => return Poll::Ready(result.transpose()),
                 Step::Io(want) => {
                     if let Err(e) = ready!(io.poll_want(cx, want)) {

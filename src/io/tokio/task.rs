@@ -112,7 +112,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
     /// was taken.
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
         self.commands_idle = false;
-        if !self.io.driver.output().is_empty() {
+        if self.io.driver.has_output() {
             return false;
         }
         let Some(commands) = &mut self.commands else {
@@ -177,12 +177,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         // With the output busy the writer's queue cannot be taken; decoding goes on then, so
         // two peers sending large messages to each other cannot deadlock.
         let reader_waits = self.incoming.is_none() || self.reader_waits;
-        let writer_done = self.commands_idle || !self.io.driver.output().is_empty();
+        let writer_done = self.commands_idle || self.io.driver.has_output();
         if !reader_waits || !writer_done {
             return false;
         }
-        let now = self.io.now();
-        match self.io.driver.receive_step(now, Driver::next_incoming) {
+        match self.io.receive_step(Driver::next_incoming) {
             Step::Ready(Ok(Some(item))) => {
                 self.shared.wanted.store(false, Ordering::Release);
                 self.report(Ok(item));
@@ -226,7 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
             progress |= this.poll_commands(cx);
             progress |= this.poll_receive(cx);
             this.update_closing();
-            if this.io.driver.is_closed() && this.io.driver.output().is_empty() {
+            if this.io.driver.is_closed() && !this.io.driver.has_output() {
                 if !this.io.driver.is_shut_down() {
                     // RFC 6455 §7.1.1: the side the connection says closes the transport
                     // does so now; the other side saw the end of the stream.
