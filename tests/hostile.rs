@@ -9,7 +9,7 @@ mod common;
 mod heap;
 
 use common::drain;
-use common::wire::{self, frame, frames, scan_head_byte_by_byte, T0};
+use common::wire::{self, frame, scan_head_byte_by_byte, T0};
 use heap::{live_heap, peak_heap, FRAME_PATH_HEAP};
 
 use wsmachine::frame::Opcode;
@@ -245,26 +245,7 @@ fn invalid_utf8_in_the_first_fragment_of_a_long_message_is_refused_with_1007_at_
 #[test]
 fn a_ping_flood_owes_one_pong_and_holds_constant_memory() {
     let mut conn = Connection::open_server(Config::new(), T0);
-    let pings: Vec<Vec<u8>> = (0..100_000u32)
-        .map(|i| frame(Role::Client, true, Opcode::Ping, &i.to_be_bytes()))
-        .collect();
-    let mut frame = pings[0].clone();
-    let ((), peak) = peak_heap(|| {
-        for (i, ping) in pings.iter().enumerate() {
-            frame.copy_from_slice(ping);
-            let r = conn.receive(&mut frame, T0).expect("a ping");
-            assert!(matches!(r.event, Some(Event::Ping(_))));
-            // Drain now and then, as a slow writer would: one pong each time, the latest.
-            if i % 10_000 == 9_999 {
-                let (sent, close) = drain(&mut conn);
-                assert!(!close);
-                assert_eq!(
-                    frames(Role::Server, &sent),
-                    [(Opcode::Pong, (i as u32).to_be_bytes().to_vec())]
-                );
-            }
-        }
-    });
+    let peak = heap::ping_flood(&mut conn);
     assert!(peak <= FRAME_PATH_HEAP + 1024, "{peak} bytes for 100,000 pings");
     // Nothing more is owed after the last drain.
     assert_eq!(drain(&mut conn), (Vec::new(), false));

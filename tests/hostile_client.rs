@@ -446,28 +446,7 @@ fn a_close_flood_is_answered_with_one_close_and_the_rest_discarded_in_constant_m
 #[test]
 fn a_ping_flood_owes_one_pong_and_holds_constant_memory() {
     let mut conn = connected(Config::new());
-    let pings: Vec<Vec<u8>> = (0..100_000u32)
-        .map(|i| frame(Role::Server, true, Opcode::Ping, &i.to_be_bytes()))
-        .collect();
-    let mut input = pings[0].clone();
-    let ((), peak) = peak_heap(|| {
-        for (i, ping) in pings.iter().enumerate() {
-            input.copy_from_slice(ping);
-            let r = conn.receive(&mut input, T0).expect("a ping");
-            assert!(matches!(r.event, Some(Event::Ping(_))));
-            // Drain now and then, as a slow writer would: one pong each time, the latest,
-            // masked.
-            if i % 10_000 == 9_999 {
-                let (sent, close) = drain(&mut conn);
-                assert!(!close);
-                assert_eq!(
-                    frames(Role::Client, &sent),
-                    [(Opcode::Pong, (i as u32).to_be_bytes().to_vec())]
-                );
-            }
-        }
-    });
-    // The frame path, and the test's own copies of what it drained.
+    let peak = heap::ping_flood(&mut conn);
     assert!(peak <= FRAME_PATH_HEAP + 1024, "{peak} bytes for 100,000 pings");
     // Nothing more is owed after the last drain, and the connection is still open.
     assert_eq!(drain(&mut conn), (Vec::new(), false));

@@ -81,3 +81,36 @@ pub fn live_heap() -> isize {
 /// (120 bytes, allocated when the connection is made). Nothing else on the frame path
 /// allocates.
 pub const FRAME_PATH_HEAP: usize = 512 + 2 * 128 + 128;
+
+/// A flood of 100,000 pings at `conn` from its peer, drained now and then as a slow writer
+/// would: each drain must hold exactly one pong, for the latest ping, framed as `conn`'s role
+/// frames it. Returns the peak heap the flood cost.
+pub fn ping_flood(conn: &mut wsmachine::Connection) -> usize {
+    use crate::common::drain;
+    use crate::common::wire::{frame, frames, T0};
+    use wsmachine::frame::Opcode;
+    use wsmachine::{Event, Role};
+    let (role, peer) = match conn.role() {
+        Role::Server => (Role::Server, Role::Client),
+        Role::Client => (Role::Client, Role::Server),
+    };
+    let pings: Vec<Vec<u8>> =
+        (0..100_000u32).map(|i| frame(peer, true, Opcode::Ping, &i.to_be_bytes())).collect();
+    let mut input = pings[0].clone();
+    let ((), peak) = peak_heap(|| {
+        for (i, ping) in pings.iter().enumerate() {
+            input.copy_from_slice(ping);
+            let r = conn.receive(&mut input, T0).expect("a ping");
+            assert!(matches!(r.event, Some(Event::Ping(_))));
+            if i % 10_000 == 9_999 {
+                let (sent, close) = drain(conn);
+                assert!(!close);
+                assert_eq!(
+                    frames(role, &sent),
+                    [(Opcode::Pong, (i as u32).to_be_bytes().to_vec())]
+                );
+            }
+        }
+    });
+    peak
+}
