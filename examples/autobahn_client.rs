@@ -3,7 +3,7 @@
 //! server to write its reports.
 //!
 //! ```text
-//! cargo run --release --features tokio --example autobahn_client -- [ws://127.0.0.1:9001]
+//! cargo run --release --features tokio,deflate --example autobahn_client -- [ws://127.0.0.1:9001]
 //! ```
 
 use wsmachine::tokio as ws;
@@ -45,7 +45,21 @@ async fn main() -> Result<(), wsmachine::AdapterError> {
 }
 
 fn config() -> Config {
-    Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20)
+    let config =
+        Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20);
+    // With `deflate`: offer permessage-deflate with every parameter the suite's server may
+    // ask for (client_no_context_takeover, client_max_window_bits), and compress every
+    // message, however small, so that the compressing side is exercised too.
+    #[cfg(feature = "deflate")]
+    let config = config.deflate(
+        wsmachine::DeflateConfig::new()
+            .server_no_context_takeover(false)
+            .server_max_window_bits(15)
+            .client_max_window_bits(15)
+            .client_no_context_takeover(true)
+            .threshold(0),
+    );
+    config
 }
 
 async fn case_count(base: &str) -> Result<u32, wsmachine::AdapterError> {

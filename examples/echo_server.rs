@@ -4,7 +4,7 @@
 //! unsolicited ping).
 //!
 //! ```text
-//! cargo run --release --features tokio --example echo_server -- [ADDR]   # default 127.0.0.1:9001
+//! cargo run --release --features tokio,deflate --example echo_server -- [ADDR]   # default 127.0.0.1:9001
 //! ```
 
 use wsmachine::tokio as ws;
@@ -26,7 +26,15 @@ async fn main() -> std::io::Result<()> {
 }
 
 fn config() -> Config {
-    Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20)
+    let config =
+        Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20);
+    // With `deflate`, permessage-deflate is accepted with the defaults, except that every
+    // echo is compressed however small (the default threshold leaves messages under 64 bytes
+    // uncompressed): the Autobahn compression cases then exercise the compressor at every
+    // size.
+    #[cfg(feature = "deflate")]
+    let config = config.deflate(wsmachine::DeflateConfig::new().threshold(0));
+    config
 }
 
 async fn serve(tcp: tokio::net::TcpStream) -> Result<(), wsmachine::AdapterError> {

@@ -30,7 +30,12 @@ fn main() -> std::io::Result<()> {
 }
 
 fn config() -> Config {
-    Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20)
+    let config =
+        Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20);
+    // With `deflate`: compression accepted, every echo compressed (as in `echo_server`).
+    #[cfg(feature = "deflate")]
+    let config = config.deflate(wsmachine::DeflateConfig::new().threshold(0));
+    config
 }
 
 fn serve(tcp: TcpStream) -> Result<(), wsmachine::AdapterError> {

@@ -179,6 +179,23 @@ pub enum ErrorKind {
     CloseTimeout,
     /// The transport ended before the closing handshake completed (RFC 6455 §7.1.5: 1006).
     AbnormalClosure,
+    /// A compressed message's data does not inflate (RFC 7692 §7.2.2); failed with 1007
+    /// (invalid payload data), as for invalid UTF-8.
+    #[cfg(feature = "deflate")]
+    InflateFailed,
+    /// permessage-deflate is [required](crate::DeflateMode::Required) and the peer did not
+    /// agree to it. A server answers with 400.
+    #[cfg(feature = "deflate")]
+    DeflateRequired,
+    /// The server's permessage-deflate answer breaks RFC 7692; the reason says how.
+    #[cfg(feature = "deflate")]
+    InvalidDeflateResponse(crate::handshake::DeflateResponseError),
+    /// A compressed message arrived and [`Connection::receive`](crate::Connection::receive)
+    /// was given no room to inflate it into: the caller must use
+    /// [`receive_with`](crate::Connection::receive_with) (as [`RecvBuffer`](crate::RecvBuffer)
+    /// does) once compression can be negotiated. Failed with 1011 (internal error).
+    #[cfg(feature = "deflate")]
+    NoInflateSpace,
 }
 
 impl fmt::Display for ErrorKind {
@@ -237,6 +254,18 @@ impl fmt::Display for ErrorKind {
             Self::CloseTimeout => f.write_str("closing handshake timed out"),
             Self::AbnormalClosure => {
                 f.write_str("transport closed without a closing handshake (1006)")
+            }
+            #[cfg(feature = "deflate")]
+            Self::InflateFailed => f.write_str("compressed message data does not inflate"),
+            #[cfg(feature = "deflate")]
+            Self::DeflateRequired => f.write_str("permessage-deflate required but not agreed"),
+            #[cfg(feature = "deflate")]
+            Self::InvalidDeflateResponse(why) => {
+                write!(f, "invalid permessage-deflate answer: {why}")
+            }
+            #[cfg(feature = "deflate")]
+            Self::NoInflateSpace => {
+                f.write_str("compressed message received without inflate space")
             }
         }
     }

@@ -313,6 +313,8 @@ pub use crate::time::{Duration, Instant};
 pub use crate::wire::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 // The handshake.
 pub use crate::handshake::{Accept, ClientRequest, Header, Reject, Request, Response};
+#[cfg(feature = "deflate")]
+pub use crate::handshake::{DeflateConfig, DeflateMode, DeflateParams, DeflateResponseError};
 // The connection.
 pub use crate::connection::config::{Config, MIN_RECEIVE_BUFFER};
 pub use crate::connection::{

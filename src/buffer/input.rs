@@ -115,8 +115,31 @@ impl InputBuffer {
             return None;
         }
         self.full_read = false;
+        #[cfg(feature = "deflate")]
+        let inflate = self.recv.inflate.take();
         let released = core::mem::replace(&mut self.recv, RecvBuffer::new(Vec::new()));
+        #[cfg(feature = "deflate")]
+        {
+            self.recv.inflate = inflate;
+        }
         Some(released.into_inner()).filter(|buf| buf.capacity() > 0)
+    }
+
+    /// Makes sure there is inflate space of the receive buffer's size (a connection that
+    /// negotiated permessage-deflate needs it), taking `spare`'s allocation if it has one.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn ensure_inflate(&mut self, spare: Option<Vec<u8>>) {
+        if self.recv.inflate.is_none() {
+            let mut space = spare.unwrap_or_default();
+            space.resize(self.max, 0);
+            self.recv.inflate = Some(space);
+        }
+    }
+
+    /// Gives up the inflate space (when no message's inflated bytes wait in it).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn release_inflate(&mut self) -> Option<Vec<u8>> {
+        self.recv.inflate.take()
     }
 
     /// Takes `buf`'s allocation as the buffer's storage, when it holds none (after
@@ -127,7 +150,13 @@ impl InputBuffer {
             return Some(buf);
         }
         buf.clear();
+        #[cfg(feature = "deflate")]
+        let inflate = self.recv.inflate.take();
         self.recv = RecvBuffer::new(buf);
+        #[cfg(feature = "deflate")]
+        {
+            self.recv.inflate = inflate;
+        }
         None
     }
 }

@@ -44,12 +44,33 @@ pub struct RecvBuffer<S> {
     pub(super) end: usize,
     /// How many more bytes the connection said it needs, after its last look at the input.
     pub(super) needed: usize,
+    /// Room to inflate compressed messages into (feature `deflate`).
+    #[cfg(feature = "deflate")]
+    pub(super) inflate: Option<S>,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer<S> {
     /// An empty buffer over `storage`; its whole length is room to read into.
     pub fn new(storage: S) -> Self {
-        Self { storage, start: 0, end: 0, needed: 0 }
+        Self {
+            storage,
+            start: 0,
+            end: 0,
+            needed: 0,
+            #[cfg(feature = "deflate")]
+            inflate: None,
+        }
+    }
+
+    /// Gives the buffer `space` to inflate compressed messages into (permessage-deflate,
+    /// feature `deflate`): events of a compressed message borrow it, as they borrow the
+    /// input otherwise. See [`Connection::receive_with`]; a `space` of
+    /// [`Config::receive_buffer_size`](crate::Config::receive_buffer_size) bytes makes a
+    /// compressed message come out whole when an uncompressed one of its size would.
+    #[cfg(feature = "deflate")]
+    pub fn with_inflate_space(mut self, space: S) -> Self {
+        self.inflate = Some(space);
+        self
     }
 
     /// The storage's length: the most bytes the buffer can hold.
@@ -141,7 +162,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer<S> {
         now: Instant,
     ) -> Result<Option<Event<'b>>, Error> {
         let (start, end) = (self.start, self.end);
-        let received = conn.receive(&mut self.storage.as_mut()[start..end], now)?;
+        let input = &mut self.storage.as_mut()[start..end];
+        #[cfg(feature = "deflate")]
+        let received = match self.inflate.as_mut() {
+            Some(space) => conn.receive_with(input, space.as_mut(), now)?,
+            None => conn.receive(input, now)?,
+        };
+        #[cfg(not(feature = "deflate"))]
+        let received = conn.receive(input, now)?;
         // With no event, everything the connection consumed was used up (a frame's header,
         // or input discarded after a close) and it needs more bytes; see `Received::needed`.
         self.start += received.consumed;
@@ -157,9 +185,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer<S> {
 
 impl RecvBuffer<alloc::vec::Vec<u8>> {
     /// An empty buffer of exactly `config`'s
-    /// [`receive_buffer_size`](crate::Config::receive_buffer_size).
+    /// [`receive_buffer_size`](crate::Config::receive_buffer_size), with inflate space of the
+    /// same size when `config` may negotiate permessage-deflate.
     pub fn for_config(config: &crate::connection::config::Config) -> Self {
-        Self::new(alloc::vec![0; config.receive_buffer_size])
+        let buffer = Self::new(alloc::vec![0; config.receive_buffer_size]);
+        #[cfg(feature = "deflate")]
+        if config.deflate.mode != crate::handshake::DeflateMode::Off {
+            return buffer.with_inflate_space(alloc::vec![0; config.receive_buffer_size]);
+        }
+        buffer
     }
 }
 

@@ -21,6 +21,7 @@ use crate::time::Duration;
 /// | [`keepalive_interval`](Self::keepalive_interval) | off | pings cost traffic on every idle connection; turn on to detect dead peers |
 /// | [`pong_timeout`](Self::pong_timeout) | 20 s | with keepalive on: time for the peer to answer, generous for slow mobile links |
 /// | [`idle_timeout`](Self::idle_timeout) | off | whether silence is acceptable is the application's policy |
+/// | `deflate` (feature `deflate`) | on, see [`DeflateConfig`](crate::DeflateConfig) | every browser offers permessage-deflate; the defaults keep an idle connection's cost small |
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Config {
     pub(crate) max_frame_size: u64,
@@ -35,6 +36,8 @@ pub struct Config {
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) pong_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: crate::handshake::DeflateConfig,
 }
 
 impl Default for Config {
@@ -69,6 +72,8 @@ impl Config {
             keepalive_interval: None,
             pong_timeout: Duration::from_secs(20),
             idle_timeout: None,
+            #[cfg(feature = "deflate")]
+            deflate: crate::handshake::DeflateConfig::new(),
         }
     }
 
@@ -172,6 +177,15 @@ impl Config {
     /// anything. Off by default.
     pub const fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
+        self
+    }
+
+    /// permessage-deflate (RFC 7692) policy and settings: whether it is offered, accepted or
+    /// required, and with which windows, context takeover, threshold and level. On by
+    /// default with the `deflate` feature; see [`DeflateConfig`](crate::DeflateConfig).
+    #[cfg(feature = "deflate")]
+    pub const fn deflate(mut self, deflate: crate::handshake::DeflateConfig) -> Self {
+        self.deflate = deflate;
         self
     }
 }

@@ -14,6 +14,10 @@ use crate::time::Instant;
 use crate::wire::frame::{FrameHeader, Opcode};
 use crate::wire::utf8::Utf8Validator;
 
+/// The RSV1 bit in [`FrameHeader::rsv`]: "Per-Message Compressed" (RFC 7692 §6).
+#[cfg(feature = "deflate")]
+pub(super) const RSV1: u8 = 0b100;
+
 impl Connection {
     /// Charges a data frame to the message it belongs to (starting one for a first frame),
     /// and applies the limits to it: the frame, the message as charged, the fragment count.
@@ -35,7 +39,19 @@ impl Connection {
         // empty fragments cannot make a message cost more than its limit (see
         // `Config::max_message_size`). Saturating: limits may be as large as `u64::MAX`.
         let overhead = if frames > 0 { Config::FRAGMENT_OVERHEAD } else { 0 };
-        let charged = size.saturating_add(header.payload_len).saturating_add(overhead);
+        // A compressed message is charged its inflated bytes as they are produced
+        // (`receive_inflating`); its wire bytes are bounded apart, by the limit plus the most
+        // deflate can add to incompressible data.
+        #[cfg(feature = "deflate")]
+        let (compressed, wire) = match &self.message {
+            Some(m) => (m.compressed, m.wire.saturating_add(header.payload_len)),
+            None => (header.rsv & RSV1 != 0, header.payload_len),
+        };
+        #[cfg(not(feature = "deflate"))]
+        let (compressed, wire) = (false, 0u64);
+        let payload = if compressed { 0 } else { header.payload_len };
+        let charged = size.saturating_add(payload).saturating_add(overhead);
+        let wire_limit = limits.max_message_size.saturating_add(limits.max_message_size >> 3);
         let failure = if header.payload_len > limits.max_frame_size {
             Some(ErrorKind::FrameTooLarge {
                 size: header.payload_len,
@@ -43,6 +59,8 @@ impl Connection {
             })
         } else if charged > limits.max_message_size {
             Some(ErrorKind::MessageTooLarge { size: charged, limit: limits.max_message_size })
+        } else if compressed && wire > wire_limit.saturating_add(64) {
+            Some(ErrorKind::MessageTooLarge { size: wire, limit: limits.max_message_size })
         } else if frames >= limits.max_fragments {
             Some(ErrorKind::TooManyFragments { limit: limits.max_fragments })
         } else {
@@ -57,9 +75,21 @@ impl Connection {
             frames: 0,
             started: false,
             utf8: Utf8Validator::new(),
+            #[cfg(feature = "deflate")]
+            compressed,
+            #[cfg(feature = "deflate")]
+            pending: 0,
+            #[cfg(feature = "deflate")]
+            tail: 0,
+            #[cfg(feature = "deflate")]
+            wire: 0,
         });
         message.size = charged;
         message.frames += 1;
+        #[cfg(feature = "deflate")]
+        {
+            message.wire = wire;
+        }
         Ok(())
     }
 
@@ -96,5 +126,127 @@ impl Connection {
             self.message = None;
         }
         Event::Fragment(Fragment { kind, payload, is_first, is_last })
+    }
+
+    /// A data frame of a compressed message (RFC 7692 §7.2.2): its payload is unmasked as it
+    /// arrives and inflated at once into `space`, after the bytes of it already there; text
+    /// is validated as it is inflated, and every inflated byte is charged to the message
+    /// limit as it is produced, with output capped one byte past the limit, so a frame that
+    /// inflates past it fails (1009) having produced at most the limit plus one piece.
+    ///
+    /// The message comes out whole ([`Event::Message`]) when it ends with the inflate
+    /// space not full; otherwise in [`Fragment`]s: one each time the space fills and one at
+    /// the end of each frame. Consumes the frame's bytes as they are inflated, so a
+    /// compressed frame never needs to be whole in the input.
+    #[cfg(feature = "deflate")]
+    pub(super) fn receive_inflating<'i>(
+        &mut self,
+        mut progress: super::receive::FrameProgress,
+        fresh: bool,
+        input: &'i mut [u8],
+        space: &'i mut [u8],
+        now: Instant,
+    ) -> Result<super::Received<'i>, Error> {
+        use super::compress::TAIL;
+        use crate::wire::frame::apply_mask;
+
+        if space.is_empty() {
+            return Err(self.fail(ErrorKind::NoInflateSpace, now));
+        }
+        let header = progress.header;
+        let start = if fresh { progress.header_len } else { 0 };
+        let remaining = header.payload_len - progress.done;
+        let avail =
+            input.len().saturating_sub(start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        // Bytes after `done` that an earlier call unmasked but the decompressor did not take.
+        let ahead = (progress.unmasked - progress.done) as usize;
+        if let Some(key) = header.mask {
+            if avail > ahead {
+                let from = start + ahead;
+                apply_mask(&mut input[from..start + avail], key, (progress.unmasked % 4) as usize);
+            }
+        }
+        progress.unmasked = progress.unmasked.max(progress.done + avail as u64);
+        let (Some(codec), Some(mut message)) = (self.codec.as_deref_mut(), self.message) else {
+            return Ok(super::Received::nothing(0));
+        };
+        let limit = self.config.max_message_size;
+        let mut used = 0;
+        let mut full = false;
+        let failure = loop {
+            let pending = message.pending;
+            if pending == space.len() {
+                full = true;
+                break None;
+            }
+            let allowed = limit.saturating_sub(message.size).saturating_add(1);
+            let room = (space.len() - pending).min(usize::try_from(allowed).unwrap_or(usize::MAX));
+            let input_done = progress.done + used as u64 == header.payload_len;
+            let feed: &[u8] = if !input_done {
+                &input[start + used..start + avail]
+            } else if header.fin {
+                &TAIL[usize::from(message.tail)..]
+            } else {
+                &[]
+            };
+            let Ok(step) = codec.inflate(feed, &mut space[pending..pending + room]) else {
+                break Some(ErrorKind::InflateFailed);
+            };
+            if input_done {
+                message.tail += step.consumed as u8;
+            } else {
+                used += step.consumed;
+            }
+            let produced = &space[pending..pending + step.produced];
+            message.pending += step.produced;
+            message.size = message.size.saturating_add(step.produced as u64);
+            if message.size > limit {
+                break Some(ErrorKind::MessageTooLarge { size: message.size, limit });
+            }
+            if message.kind == MessageKind::Text && message.utf8.feed(produced).is_err() {
+                break Some(ErrorKind::InvalidUtf8);
+            }
+            if step.consumed == 0 && step.produced == 0 {
+                break None;
+            }
+        };
+        if let Some(kind) = failure {
+            return Err(self.fail(kind, now));
+        }
+        progress.done += used as u64;
+        let consumed = start + used;
+        let input_done = progress.done == header.payload_len;
+        let is_last = input_done && header.fin && usize::from(message.tail) == TAIL.len() && !full;
+        if is_last || full || (input_done && !header.fin) {
+            if is_last && message.kind == MessageKind::Text && !message.utf8.is_complete() {
+                return Err(self.fail(ErrorKind::InvalidUtf8, now));
+            }
+            let space: &'i [u8] = space;
+            let payload = &space[..message.pending];
+            self.frame = if input_done && (!header.fin || is_last) { None } else { Some(progress) };
+            let event = if is_last && !message.started {
+                self.message = None;
+                let whole = match message.kind {
+                    MessageKind::Binary => super::Message::Binary(payload),
+                    // Validated as it was inflated; checked again as a whole to borrow it as
+                    // `str` without unsafe code.
+                    MessageKind::Text => match crate::wire::utf8::validate(payload) {
+                        Some(text) => super::Message::Text(text),
+                        None => return Err(self.fail(ErrorKind::InvalidUtf8, now)),
+                    },
+                };
+                Event::Message(whole)
+            } else {
+                let is_first = !message.started;
+                message.started = true;
+                message.pending = 0;
+                self.message = if is_last { None } else { Some(message) };
+                Event::Fragment(Fragment { kind: message.kind, payload, is_first, is_last })
+            };
+            return Ok(super::Received::event(consumed, event));
+        }
+        self.frame = Some(progress);
+        self.message = Some(message);
+        Ok(super::Received { consumed, event: None, needed: 1 })
     }
 }

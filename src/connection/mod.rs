@@ -1,5 +1,7 @@
 //! [`Connection`]: the only place a WebSocket's state changes.
 
+#[cfg(feature = "deflate")]
+mod compress;
 pub(crate) mod config;
 mod control;
 mod event;
@@ -116,6 +118,9 @@ pub struct Connection {
     timers: TimerTable,
     /// A client's masking-key stream, on the heap for the same reason.
     rng: Option<Box<KeyStream>>,
+    /// permessage-deflate's state, once negotiated.
+    #[cfg(feature = "deflate")]
+    codec: Option<Box<compress::Codec>>,
 }
 
 /// Which end of the connection this is.
@@ -180,6 +185,18 @@ struct InMessage {
     /// Whether a piece of it was handed out.
     started: bool,
     utf8: Utf8Validator,
+    /// Whether it is compressed (RSV1 on its first frame, RFC 7692 §6).
+    #[cfg(feature = "deflate")]
+    compressed: bool,
+    /// Compressed: inflated bytes at the front of the inflate space not yet handed out.
+    #[cfg(feature = "deflate")]
+    pending: usize,
+    /// Compressed: how many bytes of the tail appended to its last frame were inflated.
+    #[cfg(feature = "deflate")]
+    tail: u8,
+    /// Compressed: its bytes on the wire so far (`size` counts the inflated bytes).
+    #[cfg(feature = "deflate")]
+    wire: u64,
 }
 
 /// A control frame payload held inline.
@@ -235,6 +252,17 @@ impl Connection {
         now: Instant,
     ) -> Result<Self, UsageError> {
         let mut rng = KeyStream::new(seed);
+        #[cfg(feature = "deflate")]
+        let (bytes, offer) = {
+            let deflate = config.deflate;
+            let on = deflate.mode != handshake::DeflateMode::Off;
+            let extra = on.then(|| handshake::deflate::offer(&deflate));
+            let (bytes, mut offer) =
+                handshake::write_request_with(request, rng.websocket_key(), extra.as_deref())?;
+            offer.deflate = on.then_some(deflate);
+            (bytes, offer)
+        };
+        #[cfg(not(feature = "deflate"))]
         let (bytes, offer) = handshake::write_request(request, rng.websocket_key())?;
         let phase = Phase::AwaitResponse(Box::new(HeadScanner::new()), Box::new(offer));
         let mut conn = Self::new(Role::Client, config, Some(Box::new(rng)), phase);
@@ -281,7 +309,45 @@ impl Connection {
             transport: Transport::Open,
             timers: TimerTable::default(),
             rng,
+            #[cfg(feature = "deflate")]
+            codec: None,
         }
+    }
+
+    /// The permessage-deflate parameters agreed in the opening handshake, if it was
+    /// negotiated (feature `deflate`).
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn compression(&self) -> Option<crate::handshake::DeflateParams> {
+        self.codec.as_ref().map(|codec| codec.params)
+    }
+
+    /// Frees the compression state that a direction without context takeover does not carry
+    /// from one message to the next (feature `deflate`): call it when the connection goes
+    /// idle (the adapters do when they release their buffers), so that an idle connection
+    /// that negotiated no context takeover holds no compression memory. The state is made
+    /// again for the next compressed message; a direction with context takeover keeps its
+    /// state, which its next message needs.
+    #[cfg(feature = "deflate")]
+    pub fn release_compression(&mut self) {
+        let receiving = self.is_inflating();
+        if let Some(codec) = self.codec.as_mut() {
+            codec.release_idle(receiving);
+        }
+    }
+
+    /// Whether a compressed message is being received (its inflated bytes may wait in the
+    /// inflate space).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn is_inflating(&self) -> bool {
+        self.message.is_some_and(|m| m.compressed)
+    }
+
+    /// Whether permessage-deflate holds compressor or decompressor memory right now.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn holds_compression_state(&self) -> bool {
+        self.codec.as_ref().is_some_and(|codec| codec.holds_state())
     }
 
     /// This end's role.
@@ -518,6 +584,10 @@ impl Connection {
 fn close_code_for(kind: ErrorKind) -> Option<CloseCode> {
     Some(match kind {
         ErrorKind::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+        #[cfg(feature = "deflate")]
+        ErrorKind::InflateFailed => CloseCode::INVALID_PAYLOAD,
+        #[cfg(feature = "deflate")]
+        ErrorKind::NoInflateSpace => CloseCode::INTERNAL_ERROR,
         ErrorKind::FrameTooLarge { .. }
         | ErrorKind::MessageTooLarge { .. }
         | ErrorKind::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,

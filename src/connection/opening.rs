@@ -21,7 +21,8 @@ impl Connection {
         // searching it for its end; anything else takes the general path below.
         if input.len() <= limit {
             if let Some(request) = handshake::parse_whole_request(input, self.config.max_headers) {
-                self.phase = Phase::AwaitDecision(Box::new(request.offer()));
+                let offer = self.offer_for(&request, now)?;
+                self.phase = Phase::AwaitDecision(Box::new(offer));
                 return Ok(Received::event(input.len(), Event::Request(request)));
             }
         }
@@ -34,7 +35,8 @@ impl Connection {
         };
         match handshake::parse_request(&input[..len], self.config.max_headers) {
             Ok(request) => {
-                self.phase = Phase::AwaitDecision(Box::new(request.offer()));
+                let offer = self.offer_for(&request, now)?;
+                self.phase = Phase::AwaitDecision(Box::new(offer));
                 Ok(Received::event(len, Event::Request(request)))
             }
             Err(kind) => Err(self.fail(kind, now)),
@@ -65,9 +67,17 @@ impl Connection {
             let Phase::AwaitResponse(_, offer) = &self.phase else {
                 return Ok(Received::nothing(0));
             };
-            if let Err(kind) = handshake::validate_response(&response, offer) {
-                return Err(self.fail(kind, now));
+            let agreed = match handshake::validate_response(&response, offer) {
+                Ok(agreed) => agreed,
+                Err(kind) => return Err(self.fail(kind, now)),
+            };
+            #[cfg(feature = "deflate")]
+            if let Some(params) = agreed.deflate {
+                let codec = super::compress::Codec::new(self.role, params, &self.config.deflate);
+                self.codec = Some(Box::new(codec));
             }
+            #[cfg(not(feature = "deflate"))]
+            let _ = agreed;
             self.start_open(now);
             // Frames that followed the response in the same read stay in the input.
             return Ok(Received::event(len, Event::Accepted(response)));
@@ -78,6 +88,29 @@ impl Connection {
         self.timers.stop_all();
         self.transport_close_due();
         Ok(Received::event(consumed, Event::Rejected(response)))
+    }
+
+    /// What answering `request` needs, with the extensions this end agrees to; fails the
+    /// handshake when compression is required and the client offered none acceptable.
+    fn offer_for(
+        &mut self,
+        request: &handshake::Request<'_>,
+        now: Instant,
+    ) -> Result<handshake::Offer, Error> {
+        #[allow(unused_mut)]
+        let mut offer = request.offer();
+        #[cfg(feature = "deflate")]
+        {
+            offer.deflate = request.deflate(&self.config.deflate);
+            if offer.deflate.is_none()
+                && self.config.deflate.mode == handshake::DeflateMode::Required
+            {
+                return Err(self.fail(ErrorKind::DeflateRequired, now));
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = now;
+        Ok(offer)
     }
 
     /// The largest head accepted: the configured limit, and never more than the receive

@@ -14,14 +14,19 @@ use crate::wire::utf8;
 /// or unmasked twice.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct FrameProgress {
-    header: FrameHeader,
-    header_len: usize,
+    pub(super) header: FrameHeader,
+    pub(super) header_len: usize,
     /// How the frame is handed out.
     mode: Mode,
     /// Whole mode: how many payload bytes (after the unconsumed header in the input) are
     /// already unmasked and, for text, validated. Pieces mode: how many payload bytes were
-    /// handed out (the header was consumed).
-    done: u64,
+    /// handed out (the header was consumed). Inflate mode: how many payload bytes the
+    /// decompressor took (the header was consumed).
+    pub(super) done: u64,
+    /// Inflate mode: how many payload bytes are unmasked (some may wait in the input for
+    /// room to inflate into).
+    #[cfg(feature = "deflate")]
+    pub(super) unmasked: u64,
 }
 
 /// A frame that is a whole message and wholly in the input, ready for the fast path.
@@ -41,6 +46,10 @@ enum Mode {
     Whole,
     /// The frame is larger than the receive buffer: hand out its payload as it arrives.
     Pieces,
+    /// A frame of a compressed message: inflate its payload as it arrives
+    /// (`message.rs`).
+    #[cfg(feature = "deflate")]
+    Inflate,
 }
 
 impl Connection {
@@ -72,9 +81,36 @@ impl Connection {
     ///
     /// Returns an [`Error`] when the peer broke the protocol; the reply is then owed to
     /// [`poll_transmit`](Self::poll_transmit), and later input is discarded.
+    ///
+    /// With permessage-deflate negotiated (feature `deflate`), use
+    /// [`receive_with`](Self::receive_with), which has room to inflate into.
     pub fn receive<'i>(
         &mut self,
         input: &'i mut [u8],
+        now: Instant,
+    ) -> Result<Received<'i>, Error> {
+        self.receive_with(input, &mut [], now)
+    }
+
+    /// [`receive`](Self::receive), with `space` to inflate compressed messages into
+    /// (permessage-deflate, feature `deflate`; without it `space` is never touched).
+    ///
+    /// Events of a compressed message borrow `space` instead of `input`: that is where its
+    /// inflated bytes live. It comes out whole ([`Event::Message`]) when it fits `space`
+    /// (give it [`Config::receive_buffer_size`](crate::Config::receive_buffer_size) bytes for
+    /// the same rule as uncompressed messages), in pieces otherwise. As with `input`, pass
+    /// the same `space`, unchanged, on every call: a message's inflated bytes gather there
+    /// until it is handed out. Any length works; a longer one means fewer, larger pieces.
+    /// A compressed frame is consumed as it is inflated, so it never needs to be whole in
+    /// `input`. The cost is one copy of each inflated byte less than a caller would make
+    /// inflating it elsewhere: none.
+    ///
+    /// A compressed message that arrives while `space` is empty fails the connection with
+    /// [`ErrorKind::NoInflateSpace`](crate::ErrorKind::NoInflateSpace) (1011).
+    pub fn receive_with<'i>(
+        &mut self,
+        input: &'i mut [u8],
+        space: &'i mut [u8],
         now: Instant,
     ) -> Result<Received<'i>, Error> {
         let discard = Received { consumed: input.len(), event: None, needed: 0 };
@@ -103,7 +139,7 @@ impl Connection {
                     }
                     return received;
                 }
-                let received = self.receive_frame(input, now)?;
+                let received = self.receive_frame(input, space, now)?;
                 self.unconsumed = len - received.consumed;
                 Ok(received)
             }
@@ -194,6 +230,7 @@ impl Connection {
     fn receive_frame<'i>(
         &mut self,
         input: &'i mut [u8],
+        #[cfg_attr(not(feature = "deflate"), allow(unused_variables))] space: &'i mut [u8],
         now: Instant,
     ) -> Result<Received<'i>, Error> {
         let (progress, fresh) = match self.frame.take() {
@@ -206,19 +243,36 @@ impl Connection {
                 };
                 self.check_header(&header, now)?;
                 let total = header_len as u64 + header.payload_len;
-                let mode = if header.opcode.is_control()
-                    || total <= self.config.receive_buffer_size as u64
-                {
+                let mode = if header.opcode.is_control() {
+                    Mode::Whole
+                } else if self.is_compressed() {
+                    #[cfg(feature = "deflate")]
+                    {
+                        Mode::Inflate
+                    }
+                    #[cfg(not(feature = "deflate"))]
+                    Mode::Pieces
+                } else if total <= self.config.receive_buffer_size as u64 {
                     Mode::Whole
                 } else {
                     Mode::Pieces
                 };
-                (FrameProgress { header, header_len, mode, done: 0 }, true)
+                let progress = FrameProgress {
+                    header,
+                    header_len,
+                    mode,
+                    done: 0,
+                    #[cfg(feature = "deflate")]
+                    unmasked: 0,
+                };
+                (progress, true)
             }
         };
         match progress.mode {
             Mode::Whole => self.receive_whole(progress, input, now),
             Mode::Pieces => self.receive_piece(progress, fresh, input, now),
+            #[cfg(feature = "deflate")]
+            Mode::Inflate => self.receive_inflating(progress, fresh, input, space, now),
         }
     }
 
@@ -234,7 +288,7 @@ impl Connection {
             // RFC 6455 §5.2: "If a nonzero value is received and none of the negotiated
             // extensions defines the meaning of such a nonzero value, the receiving endpoint
             // MUST _Fail the WebSocket Connection_."
-            _ if header.rsv != 0 => Some(ErrorKind::ReservedBits),
+            _ if header.rsv != 0 && !self.rsv_allowed(header) => Some(ErrorKind::ReservedBits),
             _ => None,
         };
         if let Some(kind) = violation {
@@ -244,6 +298,29 @@ impl Connection {
             return Ok(());
         }
         self.charge_frame(header, now)
+    }
+
+    /// Whether the message in progress is compressed.
+    fn is_compressed(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.message.is_some_and(|m| m.compressed);
+        #[cfg(not(feature = "deflate"))]
+        false
+    }
+
+    /// Whether the RSV bits of `header` have a negotiated meaning: RSV1 alone, on the first
+    /// frame of a data message, with permessage-deflate negotiated (RFC 7692 §6: never on a
+    /// continuation or a control frame).
+    fn rsv_allowed(&self, header: &FrameHeader) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.codec.is_some()
+            && header.rsv == super::message::RSV1
+            && matches!(header.opcode, Opcode::Text | Opcode::Binary);
+        #[cfg(not(feature = "deflate"))]
+        {
+            let _ = header;
+            false
+        }
     }
 
     /// A frame that fits the receive buffer: unmask (and validate) what has arrived, and hand

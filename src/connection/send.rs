@@ -51,6 +51,11 @@ impl Connection {
     ) -> Result<Written, UsageError> {
         let Phase::AwaitDecision(offer) = &self.phase else { return Err(self.no_request()) };
         let written = handshake::write_accept(offer, accept, out)?;
+        #[cfg(feature = "deflate")]
+        if let Some(params) = offer.deflate {
+            let codec = super::compress::Codec::new(self.role, params, &self.config.deflate);
+            self.codec = Some(alloc::boxed::Box::new(codec));
+        }
         self.start_open(now);
         Ok(Written(written))
     }
@@ -97,7 +102,73 @@ impl Connection {
         if self.sending.is_some() {
             return Err(UsageError::MessageInProgress);
         }
+        #[cfg(feature = "deflate")]
+        if self.compresses(data.len()) {
+            return self.write_compressed(opcode, data, out);
+        }
         self.write_frame(opcode, data, true, out)
+    }
+
+    /// Whether a whole message of `len` bytes sent now with
+    /// [`send_text`](Self::send_text) or [`send_binary`](Self::send_binary) goes compressed:
+    /// permessage-deflate was negotiated and `len` reaches the configured threshold. Other
+    /// commands ([`send_fragment`](Self::send_fragment), [`send_header`](Self::send_header))
+    /// always send uncompressed, which RFC 7692 allows message by message.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn compresses(&self, len: usize) -> bool {
+        self.codec.as_ref().is_some_and(|codec| codec.compresses(len))
+    }
+
+    /// The longest header of a frame this end sends.
+    #[cfg(feature = "deflate")]
+    fn max_header_len(&self) -> usize {
+        if self.role == Role::Client {
+            14
+        } else {
+            10
+        }
+    }
+
+    /// Writes the owed bytes, then `payload` compressed as one frame with RSV1 (RFC 7692
+    /// §7.2.1). The compressed bytes are written after room for the longest header, then
+    /// moved up to the header's real end (a frame's length must be encoded minimally, and is
+    /// only known once compressed). Should they not fit (they always do: `out` holds the
+    /// bound), the message goes uncompressed.
+    #[cfg(feature = "deflate")]
+    fn write_compressed(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<Written, UsageError> {
+        let room = super::compress::Codec::bound(payload.len());
+        let max_header = self.max_header_len();
+        let required = self.owed_len() + max_header + room;
+        if out.len() < required {
+            return Err(UsageError::BufferTooSmall { required });
+        }
+        let at = self.write_owed(out);
+        let body = at + max_header;
+        let Some(codec) = self.codec.as_deref_mut() else { return Ok(Written(at)) };
+        let Some(len) = codec.compress(payload, &mut out[body..body + room]) else {
+            return Ok(Written(at + self.encode_frame(opcode, payload, true, &mut out[at..])));
+        };
+        let mask = self.rng.as_mut().map(|rng| rng.mask_key());
+        let header = FrameHeader {
+            fin: true,
+            rsv: super::message::RSV1,
+            opcode,
+            mask,
+            payload_len: len as u64,
+        };
+        let header_len = header.encode(&mut out[at..body]).unwrap_or(0);
+        let start = at + header_len;
+        out.copy_within(body..body + len, start);
+        if let Some(key) = mask {
+            crate::wire::frame::apply_mask(&mut out[start..start + len], key, 0);
+        }
+        Ok(Written(start + len))
     }
 
     /// Sends one frame of a fragmented message of `kind`: the first call starts the message,
@@ -204,6 +275,11 @@ impl Connection {
     /// this length never fails with [`UsageError::BufferTooSmall`].
     #[must_use]
     pub fn encoded_len(&self, payload_len: usize) -> usize {
+        #[cfg(feature = "deflate")]
+        if self.compresses(payload_len) {
+            let bound = super::compress::Codec::bound(payload_len);
+            return self.owed_len() + self.max_header_len() + bound;
+        }
         self.owed_len() + self.frame_len(payload_len)
     }
 

@@ -74,6 +74,12 @@ fn emit_accept(sink: &mut impl Sink, offer: &Offer, accept: &Accept<'_>) {
     if let Some(name) = accept.subprotocol {
         put_header(sink, "Sec-WebSocket-Protocol", name.as_bytes());
     }
+    #[cfg(feature = "deflate")]
+    if let Some(params) = &offer.deflate {
+        sink.put(b"Sec-WebSocket-Extensions: ");
+        super::deflate::write_answer(sink, params);
+        sink.put(b"\r\n");
+    }
     for &(name, value) in accept.headers {
         put_header(sink, name, value);
     }
@@ -110,6 +116,13 @@ pub(crate) fn write_accept(
         }
     }
     if !valid_extra_headers(accept.headers, &ACCEPT_RESERVED) {
+        return Err(UsageError::InvalidHeader);
+    }
+    // The extensions header is the handshake's own once it agreed to compression.
+    #[cfg(feature = "deflate")]
+    if offer.deflate.is_some()
+        && !valid_extra_headers(accept.headers, &["Sec-WebSocket-Extensions"])
+    {
         return Err(UsageError::InvalidHeader);
     }
     let required = accept_len(offer, accept);

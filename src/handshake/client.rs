@@ -109,6 +109,9 @@ pub(crate) struct ClientOffer {
     pub(super) accept: [u8; 28],
     pub(super) subprotocols: Vec<String>,
     pub(super) extensions: Vec<String>,
+    /// The permessage-deflate settings offered, if they were.
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<super::DeflateConfig>,
 }
 
 /// Headers a client request may not add: the handshake writes them, or they would frame a body.
@@ -180,8 +183,13 @@ fn put_list(sink: &mut impl Sink, items: &[&str]) {
     }
 }
 
-/// Writes the upgrade request.
-fn emit_request(sink: &mut impl Sink, request: &ClientRequest<'_>, key: &[u8; 24]) {
+/// Writes the upgrade request, with `extra` offered after the request's own extensions.
+fn emit_request(
+    sink: &mut impl Sink,
+    request: &ClientRequest<'_>,
+    key: &[u8; 24],
+    extra: Option<&str>,
+) {
     sink.put(b"GET ");
     sink.put(request.target.as_bytes());
     sink.put(b" HTTP/1.1\r\n");
@@ -198,9 +206,15 @@ fn emit_request(sink: &mut impl Sink, request: &ClientRequest<'_>, key: &[u8; 24
         put_list(sink, request.subprotocols);
         sink.put(b"\r\n");
     }
-    if !request.extensions.is_empty() {
+    if !request.extensions.is_empty() || extra.is_some() {
         sink.put(b"Sec-WebSocket-Extensions: ");
         put_list(sink, request.extensions);
+        if let Some(extra) = extra {
+            if !request.extensions.is_empty() {
+                sink.put(b", ");
+            }
+            sink.put(extra.as_bytes());
+        }
         sink.put(b"\r\n");
     }
     for &(name, value) in request.headers {
@@ -226,9 +240,20 @@ fn emit_request(sink: &mut impl Sink, request: &ClientRequest<'_>, key: &[u8; 24
 /// controls or `#`; an origin or extension with CR, LF or NUL; a subprotocol that is not a
 /// token or is repeated; an extension without a token name; an invalid or reserved extra
 /// header.
+#[cfg_attr(feature = "deflate", allow(dead_code))]
 pub(crate) fn write_request(
     request: &ClientRequest<'_>,
     key: [u8; 16],
+) -> Result<(Vec<u8>, ClientOffer), UsageError> {
+    write_request_with(request, key, None)
+}
+
+/// [`write_request`], offering the extension `extra` (built by this crate, so valid) after
+/// the request's own.
+pub(crate) fn write_request_with(
+    request: &ClientRequest<'_>,
+    key: [u8; 16],
+    extra: Option<&str>,
 ) -> Result<(Vec<u8>, ClientOffer), UsageError> {
     if !valid_host(request.host)
         || !valid_target(request.target)
@@ -241,17 +266,22 @@ pub(crate) fn write_request(
     {
         return Err(UsageError::InvalidHeader);
     }
-    let extensions =
+    let mut extensions =
         offered_extension_names(request.extensions).ok_or(UsageError::InvalidHeader)?;
+    if let Some(extra) = extra {
+        extensions.push(String::from(extension_name(extra)));
+    }
     let key = encode_key(key);
     let mut counter = Counter(0);
-    emit_request(&mut counter, request, &key);
+    emit_request(&mut counter, request, &key, extra);
     let mut bytes = Vec::with_capacity(counter.0);
-    emit_request(&mut bytes, request, &key);
+    emit_request(&mut bytes, request, &key, extra);
     let offer = ClientOffer {
         accept: accept_key(&key),
         subprotocols: request.subprotocols.iter().map(|&p| String::from(p)).collect(),
         extensions,
+        #[cfg(feature = "deflate")]
+        deflate: None,
     };
     Ok((bytes, offer))
 }
@@ -279,7 +309,7 @@ mod tests {
     }
 
     fn validate(response: &str, offer: &ClientOffer) -> Result<(), ErrorKind> {
-        validate_response(&parse_response(response.as_bytes(), 32)?, offer)
+        validate_response(&parse_response(response.as_bytes(), 32)?, offer).map(|_| ())
     }
 
     /// `ok_response()` with `extra` header lines added before the blank line.
@@ -390,7 +420,7 @@ mod tests {
         let n =
             write_accept(&parsed.offer(), &Accept::new().subprotocol("v1.chat"), &mut out).unwrap();
         let response = parse_response(&out[..n], 32).unwrap();
-        assert_eq!(validate_response(&response, &client_offer), Ok(()));
+        assert_eq!(validate_response(&response, &client_offer).map(|_| ()), Ok(()));
         assert_eq!(response.subprotocol(), Some("v1.chat"));
         assert_eq!(response.body(), b"");
     }

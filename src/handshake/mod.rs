@@ -12,6 +12,8 @@
 
 mod accept;
 mod client;
+#[cfg(feature = "deflate")]
+pub(crate) mod deflate;
 mod extension;
 mod key;
 mod reject;
@@ -20,8 +22,12 @@ mod response;
 
 pub(crate) use accept::write_accept;
 pub use accept::Accept;
+#[cfg_attr(feature = "deflate", allow(unused_imports))]
+pub(crate) use client::write_request;
+#[cfg(feature = "deflate")]
+pub(crate) use client::write_request_with;
+pub(crate) use client::ClientOffer;
 pub use client::ClientRequest;
-pub(crate) use client::{write_request, ClientOffer};
 pub(crate) use reject::write_reject;
 pub use reject::Reject;
 pub use request::Request;
@@ -30,6 +36,8 @@ pub use response::Response;
 pub(crate) use response::{parse_response, validate_response};
 
 pub use crate::http::Header;
+#[cfg(feature = "deflate")]
+pub use deflate::{DeflateConfig, DeflateMode, DeflateParams, DeflateResponseError};
 
 #[cfg(test)]
 mod tests {

@@ -104,7 +104,12 @@ impl<'i> Request<'i> {
         // one-letter name).
         // Most requests offer none: one look through the headers says so.
         if self.subprotocols().next().is_none() {
-            return Offer { accept: accept_key(self.key), subprotocols: String::new() };
+            return Offer {
+                accept: accept_key(self.key),
+                subprotocols: String::new(),
+                #[cfg(feature = "deflate")]
+                deflate: None,
+            };
         }
         let len = self.subprotocols().map(|p| p.len() + 1).sum::<usize>().saturating_sub(1);
         let mut subprotocols = String::with_capacity(len);
@@ -114,7 +119,20 @@ impl<'i> Request<'i> {
             }
             subprotocols.push_str(name);
         }
-        Offer { accept: accept_key(self.key), subprotocols }
+        Offer {
+            accept: accept_key(self.key),
+            subprotocols,
+            #[cfg(feature = "deflate")]
+            deflate: None,
+        }
+    }
+
+    /// The permessage-deflate agreement for this request under `config`: the client's first
+    /// acceptable offer, in its order of preference (RFC 7692 §5); malformed offers are
+    /// declined.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn deflate(&self, config: &super::DeflateConfig) -> Option<super::DeflateParams> {
+        super::deflate::choose(self.extensions(), config)
     }
 }
 
@@ -362,6 +380,9 @@ pub(crate) struct Offer {
     pub(super) accept: [u8; 28],
     /// The offered subprotocols, comma-separated.
     pub(super) subprotocols: String,
+    /// The permessage-deflate agreement the answer will carry, if any.
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<super::DeflateParams>,
 }
 
 impl Offer {

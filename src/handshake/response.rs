@@ -168,7 +168,7 @@ pub(crate) fn parse_response(input: &[u8], max_headers: usize) -> Result<Respons
 pub(crate) fn validate_response(
     response: &Response<'_>,
     offer: &ClientOffer,
-) -> Result<(), ErrorKind> {
+) -> Result<Agreed, ErrorKind> {
     if response.status != 101 {
         return Err(ErrorKind::MalformedHttp);
     }
@@ -204,5 +204,23 @@ pub(crate) fn validate_response(
             return Err(ErrorKind::UnofferedExtension);
         }
     }
-    Ok(())
+    #[cfg(feature = "deflate")]
+    if let Some(config) = &offer.deflate {
+        let answers = extension_offers(headers, "Sec-WebSocket-Extensions");
+        let deflate = super::deflate::check_answer(answers, config)
+            .map_err(ErrorKind::InvalidDeflateResponse)?;
+        if deflate.is_none() && config.mode == super::DeflateMode::Required {
+            return Err(ErrorKind::DeflateRequired);
+        }
+        return Ok(Agreed { deflate });
+    }
+    Ok(Agreed::default())
+}
+
+/// What a valid `101` agreed to beyond the upgrade itself.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub(crate) struct Agreed {
+    /// permessage-deflate, if the server accepted it.
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<super::DeflateParams>,
 }

@@ -56,6 +56,9 @@ pub(crate) struct Buffers {
     pub(crate) output: Option<Vec<u8>>,
     /// A reassembled message's (at most [`MESSAGE_KEEP`] bytes of capacity).
     pub(crate) message: Option<Vec<u8>>,
+    /// Inflate space's (permessage-deflate).
+    #[cfg(feature = "deflate")]
+    pub(crate) inflate: Option<Vec<u8>>,
 }
 
 /// The largest message buffer kept for reuse when a connection goes idle: larger ones are
@@ -177,10 +180,19 @@ impl Driver {
     /// allocations, for [`reuse_buffers`](Self::reuse_buffers) on this connection or another.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn release_buffers(&mut self) -> Buffers {
+        #[cfg(feature = "deflate")]
+        let inflate = if self.conn.is_inflating() {
+            None
+        } else {
+            self.conn.release_compression();
+            self.input.release_inflate()
+        };
         Buffers {
             input: self.input.release_if_empty(),
             output: self.core.output.release(),
             message: self.core.reassembler.release().filter(|buf| buf.capacity() <= MESSAGE_KEEP),
+            #[cfg(feature = "deflate")]
+            inflate,
         }
     }
 
@@ -199,6 +211,10 @@ impl Driver {
         }
         if let Some(buf) = spare.message.take() {
             self.core.reassembler.recycle(buf);
+        }
+        #[cfg(feature = "deflate")]
+        if self.conn.compression().is_some() {
+            self.input.ensure_inflate(spare.inflate.take());
         }
     }
 
@@ -248,6 +264,10 @@ impl Driver {
         now: Instant,
         handle: impl FnOnce(Event<'_>, &mut Connection, &mut Parts) -> R,
     ) -> Result<Option<R>, Error> {
+        #[cfg(feature = "deflate")]
+        if self.conn.compression().is_some() {
+            self.input.ensure_inflate(None);
+        }
         match self.input.recv.next_event(&mut self.conn, now) {
             Ok(Some(event)) => {
                 let result = handle(event, &mut self.conn, &mut self.core);

@@ -178,6 +178,14 @@ impl Pair {
         assert_eq!(self.server.conn.state(), State::Open, "server open");
     }
 
+    /// Makes one side's output buffer at least `len` bytes long (for large messages).
+    pub fn reserve(&mut self, side: Side, len: usize) {
+        let endpoint = self.side(side);
+        if endpoint.out.len() < len {
+            endpoint.out.resize(len, 0);
+        }
+    }
+
     pub fn side(&mut self, side: Side) -> &mut Endpoint {
         match side {
             Side::Client => &mut self.client,

@@ -39,7 +39,10 @@ impl Driver {
         vectored: bool,
     ) -> Result<(), UsageError> {
         let zero_copy = |payload: &[u8]| {
-            vectored && payload.len() >= ZERO_COPY_MIN && self.conn.role() == Role::Server
+            vectored
+                && payload.len() >= ZERO_COPY_MIN
+                && self.conn.role() == Role::Server
+                && !self.compresses(payload.len())
         };
         let (kind, payload) = match message {
             Outgoing::Binary(data) if zero_copy(&data) => (MessageKind::Binary, data),
@@ -67,7 +70,7 @@ impl Driver {
 
     /// Queues a text message.
     pub(crate) fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
-        if self.conn.role() == Role::Server {
+        if self.conn.role() == Role::Server && !self.compresses(text.len()) {
             return self.send_unmasked(MessageKind::Text, text.as_bytes());
         }
         self.command(text.len(), |c, out| c.send_text(text, out))
@@ -75,7 +78,7 @@ impl Driver {
 
     /// Queues a binary message.
     pub(crate) fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
-        if self.conn.role() == Role::Server {
+        if self.conn.role() == Role::Server && !self.compresses(data.len()) {
             return self.send_unmasked(MessageKind::Binary, data);
         }
         self.command(data.len(), |c, out| c.send_binary(data, out))
@@ -112,6 +115,18 @@ impl Driver {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.command(reason.len() + 2, |c, out| c.close(code, reason, out, now))
+    }
+
+    /// Whether a message of `len` bytes goes compressed (then it is encoded by the
+    /// connection, not written as a header and the payload as it is).
+    fn compresses(&self, len: usize) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.conn.compresses(len);
+        #[cfg(not(feature = "deflate"))]
+        {
+            let _ = len;
+            false
+        }
     }
 
     /// Runs a command on the connection with room for a frame of `payload_len` bytes.

@@ -239,10 +239,12 @@ mod tests {
 
     /// An idle connection should cost at most about 2 KiB: the [`WebSocket`] (which holds
     /// the `Connection` inline) in the application's task, and no buffers (they are
-    /// released when idle).
+    /// released when idle). permessage-deflate adds the codec's pointer, the inflate
+    /// space's slot and the compressed message's progress: under 100 bytes.
     #[test]
     fn an_idle_websocket_is_small() {
         let size = core::mem::size_of::<WebSocket<TcpStream>>();
-        assert!(size <= 768, "a WebSocket over TCP takes {size} bytes");
+        let budget = if cfg!(feature = "deflate") { 864 } else { 768 };
+        assert!(size <= budget, "a WebSocket over TCP takes {size} bytes");
     }
 }
