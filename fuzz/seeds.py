@@ -56,7 +56,33 @@ def decoder(buffer=1, frame_limit=7, message=7, fragments=4, pong=0, drain=1, re
     reads = bytes(reads) + bytes(9 - len(reads))
     return bytes([buffer, frame_limit, message, fragments, pong, drain]) + reads
 
+# inflate_frames: limit indexes (buffer, frame, message, fragments, auto_pong), drain, 9 bytes
+# of read sizes, a settings index, an offer choice (< 0x80: the table; else the raw bytes
+# that follow), the raw offer's length and bytes, then operations: (op, length, header byte,
+# body), where op % 7 picks the kind (0/1 compressed, 2 fragmented, 3 corrupted, 4 plain,
+# 5 a run of bytes compressed, 6 any header) and op's low bit text or binary.
+def inflate(settings=0, offer=1, raw=b"", reads=(1, 0, 15), buffer=3, message=7):
+    reads = bytes(reads) + bytes(9 - len(reads))
+    return bytes([buffer, 7, message, 4, 0, 1]) + reads + bytes([settings, offer, len(raw)]) + raw
+
+
+def op(kind, body, head=0):
+    return bytes([kind, len(body), head]) + body
+
+
+CHAT = "{\"user\":\"ada\",\"text\":\"héllo wörld 😀\"} ".encode()
+
 SEEDS = {
+    "inflate_frames": {
+        "messages": inflate() + op(14, CHAT) + op(14, CHAT) + op(0x11, bytes(range(200))),
+        "fragmented": inflate(offer=3) + op(0x10, CHAT * 3) + op(14, CHAT),
+        "window-8": inflate(offer=2, reads=(2, 0, 3)) + op(14, CHAT * 4),
+        "bomb": inflate(message=4) + op(5, b"z" * 200),
+        "corrupt": inflate() + op(14, CHAT) + op(3, CHAT),
+        "raw-offer": inflate(offer=0x80, raw=b"permessage-deflate; client_max_window_bits=10")
+        + op(14, CHAT) + op(6, b"ping", head=0x89),
+        "rsv1-on-control": inflate() + op(6, b"x", head=0xC9) + op(14, CHAT),
+    },
     "frame_decoder": {
         "rfc-masked": decoder() + conversation(True),
         "rfc-unmasked": decoder(reads=(0, 15)) + conversation(False),

@@ -56,6 +56,7 @@ struct Ours {
 
 fn config(frame: u64, message: u64) -> Config {
     Config::new()
+        .deflate(wsmachine::DeflateConfig::off())
         .receive_buffer_size(1 << 20)
         .max_frame_size(frame)
         .max_message_size(message)

@@ -25,8 +25,11 @@ fuzz_target!(|data: &[u8]| {
     let max_headers = input.choose(&[0usize, 1, 3, 8, 64, 128, 100_000]);
     let chunks = Chunks::from_input(&mut input);
     let stream = input.rest();
-    let config =
-        Config::new().receive_buffer_size(buffer).max_head_size(max_head).max_headers(max_headers);
+    let config = Config::new()
+        .receive_buffer_size(buffer)
+        .max_head_size(max_head)
+        .max_headers(max_headers)
+        .deflate(wsmachine::DeflateConfig::off());
     let limit = max_head.min(buffer);
     let mut conn = Connection::server(config.clone(), NOW);
     let mut feed = Feed::new(stream, chunks, buffer);

@@ -125,7 +125,8 @@ fn expect(pair: &mut Pair, s: Side, ok: bool, result: Result<usize, UsageError>,
 
 fn run(scenario: &Scenario) {
     let buffer = 256 + usize::from(scenario.buffer) * 64;
-    let mut config = Config::new().receive_buffer_size(buffer);
+    let mut config =
+        Config::new().receive_buffer_size(buffer).deflate(wsmachine::DeflateConfig::off());
     if scenario.keepalive {
         config = config.keepalive_interval(Some(Duration::from_millis(700)));
     }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wsmachine::frame::{apply_mask, FrameHeader, Opcode};
 use wsmachine::{
-    CloseCode, Config, Connection, Error, ErrorKind, Event, Instant, Message, MessageKind,
-    RecvBuffer, Role, State, Transmit,
+    CloseCode, Config, Connection, DeflateConfig, Error, ErrorKind, Event, Instant, Message,
+    MessageKind, RecvBuffer, Role, State, Transmit,
 };
 
 // ---- The counting allocator ----
@@ -115,6 +115,12 @@ impl HeapWatch {
 /// allocates.
 pub const FRAME_PATH_HEAP: usize = 512 + 2 * 128 + 128;
 
+/// The heap a connection that negotiated permessage-deflate may hold on top of
+/// [`FRAME_PATH_HEAP`] while receiving: the boxed codec (under 256 bytes) and zlib-rs's
+/// decompressor, its state (about 10 KiB) and a window of at most 32 KiB. Inflated bytes go
+/// to the caller's inflate space, never to the heap.
+pub const INFLATE_HEAP: usize = 48 * 1024;
+
 /// The heap parsing one opening-handshake head may hold: two header tables (httparse's and
 /// the crate's, 32 bytes a slot each) of at most `max_headers` slots, and the offered
 /// subprotocols copied out of a head of at most `head_limit` bytes, plus a fixed 1 KiB for the
@@ -200,12 +206,30 @@ pub struct Feed<'a> {
     chunks: Chunks,
     /// The receive buffer.
     pub input: RecvBuffer<Vec<u8>>,
+    /// Room to inflate compressed messages into (empty: none).
+    pub space: Vec<u8>,
 }
 
 impl<'a> Feed<'a> {
     /// A feed of `stream` through a buffer of `capacity` bytes.
     pub fn new(stream: &'a [u8], chunks: Chunks, capacity: usize) -> Self {
-        Self { stream, fed: 0, chunks, input: RecvBuffer::new(vec![0; capacity]) }
+        Self {
+            stream,
+            fed: 0,
+            chunks,
+            input: RecvBuffer::new(vec![0; capacity]),
+            space: Vec::new(),
+        }
+    }
+
+    /// The same, with `capacity` bytes of inflate space (permessage-deflate).
+    pub fn with_inflate_space(stream: &'a [u8], chunks: Chunks, capacity: usize) -> Self {
+        Self { space: vec![0; capacity], ..Self::new(stream, chunks, capacity) }
+    }
+
+    /// The unconsumed bytes and the inflate space, for `Connection::receive_with`.
+    pub fn parts(&mut self) -> (&mut [u8], &mut [u8]) {
+        (self.input.unconsumed_mut(), &mut self.space)
     }
 
     /// How many bytes are unconsumed.
@@ -303,7 +327,7 @@ pub fn for_each_sent_control(bytes: &[u8], role: Role, mut f: impl FnMut(Opcode,
 /// 1002 for any other protocol violation.
 pub fn expected_close_code(kind: ErrorKind) -> CloseCode {
     match kind {
-        ErrorKind::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+        ErrorKind::InvalidUtf8 | ErrorKind::InflateFailed => CloseCode::INVALID_PAYLOAD,
         ErrorKind::FrameTooLarge { .. }
         | ErrorKind::MessageTooLarge { .. }
         | ErrorKind::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
@@ -402,9 +426,11 @@ impl Limits {
         }
     }
 
-    /// The configuration with these limits.
+    /// The configuration with these limits (compression off: the targets that fuzz it say
+    /// so with [`deflate`](Config::deflate)).
     pub fn config(&self) -> Config {
         Config::new()
+            .deflate(DeflateConfig::off())
             .receive_buffer_size(self.buffer)
             .max_frame_size(self.frame)
             .max_message_size(self.message)
@@ -435,6 +461,9 @@ pub struct FrameChecker {
     drained: Vec<u8>,
     /// Events seen.
     pub events: usize,
+    /// Whether permessage-deflate was negotiated: a compressed message may inflate past the
+    /// frame limit (which bounds its bytes on the wire), never past the message limit.
+    pub compressed: bool,
 }
 
 impl FrameChecker {
@@ -452,6 +481,7 @@ impl FrameChecker {
             sent_close: false,
             drained: Vec::with_capacity(4096),
             events: 0,
+            compressed: false,
         }
     }
 
@@ -508,13 +538,16 @@ impl FrameChecker {
                     Message::Text(text) => text.len(),
                     Message::Binary(data) => data.len(),
                 };
-                assert!(len as u64 <= limits.frame, "a message is within the frame limit");
+                assert!(
+                    self.compressed || len as u64 <= limits.frame,
+                    "a message is within the frame limit"
+                );
                 assert!(len as u64 <= limits.message, "a message is within the message limit");
             }
             Event::Fragment(f) => {
                 assert!(f.payload.len() <= limits.buffer, "a piece fits the receive buffer");
                 assert!(
-                    f.payload.len() as u64 <= limits.frame,
+                    self.compressed || f.payload.len() as u64 <= limits.frame,
                     "a piece is within the frame limit"
                 );
                 match (self.message, f.is_first) {
@@ -651,7 +684,8 @@ pub fn run_frames(
         calls += 1;
         assert!(calls < 10_000_000, "terminates");
         let input_len = feed.len();
-        let result = conn.receive(feed.pending(), NOW).map(|r| (r.consumed, r.event, r.needed));
+        let (input, space) = feed.parts();
+        let result = conn.receive_with(input, space, NOW).map(|r| (r.consumed, r.event, r.needed));
         let (consumed, needed) = result.as_ref().map_or((0, 0), |r| (r.0, r.2));
         let progress = checker.check_receive(conn, input_len, result);
         feed.consume(consumed, needed);
