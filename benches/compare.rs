@@ -25,6 +25,14 @@
 //!   wsmachine hands out validated pieces (`wsmachine`) or, with its `Reassembler`, the whole
 //!   owned message (`wsmachine_reassembled`); the peers reassemble it.
 //!
+//! - `receive_deflate/text/SIZE` and `send_deflate/text/SIZE` (feature `deflate`): a server
+//!   receiving, and a client sending, the same text compressed with permessage-deflate as
+//!   negotiated with the default settings (level 1, 12-bit client window; the client without
+//!   context takeover, so every message is compressed on its own). `zlib_rs` is the backend
+//!   alone on the same bytes: inflating each message's payload with its tail, or deflating
+//!   each payload with a sync flush and a reset; `yawc` is yawc 0.5 on the same backend
+//!   (flate2 over zlib-rs) with the same parameters, over an in-memory stream.
+//!
 //! Correctness is checked once per benchmark, outside the timed loop: the decoded payloads
 //! equal the inputs and the encoded frames decode to them, so no function measures a no-op.
 
@@ -500,9 +508,239 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
+#[cfg(not(feature = "deflate"))]
 criterion_group! {
     name = benches;
     config = config();
     targets = receive, send, handshake, fragmented
+}
+
+#[cfg(feature = "deflate")]
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = receive, send, handshake, fragmented, deflate::receive_deflate, deflate::send_deflate
+}
+
+#[cfg(feature = "deflate")]
+mod deflate {
+    use super::*;
+    use wsmachine::{ClientRequest, DeflateConfig, Transmit};
+    use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush};
+
+    /// The sizes measured.
+    const DEFLATE_SIZES: [usize; 2] = [1024, 65536];
+
+    /// A client and a server that negotiated permessage-deflate: the server with the
+    /// defaults, the client without context takeover (each message compressed on its own).
+    fn negotiated() -> (Connection, Connection) {
+        let now = Instant::from_micros(0);
+        let deflate = DeflateConfig::new().client_no_context_takeover(true);
+        let config = |deflate| server_config(1 << 17).deflate(deflate);
+        let request = ClientRequest::new("example.com", "/");
+        let mut client = Connection::client(config(deflate), &request, [7; 32], now).unwrap();
+        let mut buf = vec![0; 4096];
+        let mut head = Vec::new();
+        while let Some(Transmit::Bytes(n)) = client.poll_transmit(&mut buf) {
+            head.extend_from_slice(&buf[..n]);
+        }
+        let mut server = Connection::server(config(DeflateConfig::new()), now);
+        assert!(matches!(server.receive(&mut head, now).unwrap().event, Some(Event::Request(_))));
+        let n = server.accept(&Accept::new(), &mut buf, now).unwrap().len();
+        let mut response = buf[..n].to_vec();
+        assert!(matches!(
+            client.receive(&mut response, now).unwrap().event,
+            Some(Event::Accepted(_))
+        ));
+        let agreed = server.compression().expect("negotiated");
+        assert_eq!(client.compression(), Some(agreed));
+        assert_eq!(agreed.client_max_window_bits, 12);
+        assert!(agreed.client_no_context_takeover);
+        (client, server)
+    }
+
+    /// The extensions the two agreed, as yawc takes them.
+    const AGREED: &str = "permessage-deflate; server_no_context_takeover;         client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12";
+
+    fn yawc_options() -> yawc::Options {
+        yawc::Options::default()
+            .with_compression_level(yawc::CompressionLevel::new(1))
+            .with_utf8()
+            .with_limits(64 << 20, 128 << 20)
+    }
+
+    /// Decodes every message in `work` as a server with room `space` to inflate into.
+    fn wsmachine_receive(
+        conn: &mut Connection,
+        work: &mut [u8],
+        space: &mut [u8],
+        mut seen: impl FnMut(&[u8]),
+    ) {
+        let now = Instant::from_micros(0);
+        let mut at = 0;
+        while at < work.len() {
+            let received = conn.receive_with(&mut work[at..], space, now).expect("valid frames");
+            at += received.consumed;
+            match received.event {
+                Some(Event::Message(Message::Text(t))) => seen(t.as_bytes()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    pub fn receive_deflate(c: &mut Criterion) {
+        let rt = runtime();
+        for size in DEFLATE_SIZES {
+            let text = mixed_text(size);
+            let count = messages_for(size);
+            let (mut client, mut server) = negotiated();
+            let mut pristine = vec![0; count * (size + 64) + 1024];
+            let mut len = 0;
+            for _ in 0..count {
+                len += client.send_text(&text, &mut pristine[len..]).unwrap().len();
+            }
+            pristine.truncate(len);
+            // The compressed payloads, unmasked, each with its tail, for the raw baseline.
+            let payloads: Vec<Vec<u8>> = decode_frames(&pristine)
+                .into_iter()
+                .map(|(op, mut p)| {
+                    assert_eq!(op, 1);
+                    p.extend_from_slice(&[0, 0, 0xff, 0xff]);
+                    p
+                })
+                .collect();
+            assert_eq!(payloads.len(), count);
+            let ratio = (size * count) as f64 / (len as f64);
+            println!("receive_deflate/text/{size}: {len} bytes on the wire, ratio {ratio:.2}");
+
+            let mut group = c.benchmark_group(format!("receive_deflate/text/{size}"));
+            group.throughput(Throughput::Bytes((size * count) as u64));
+
+            let mut work = pristine.clone();
+            let mut space = vec![0; size.max(4096)];
+            let mut decoded = 0;
+            wsmachine_receive(&mut server, &mut work, &mut space, |p| {
+                assert_eq!(p, text.as_bytes());
+                decoded += 1;
+            });
+            assert_eq!(decoded, count);
+            group.bench_function("wsmachine", |b| {
+                b.iter(|| {
+                    work.copy_from_slice(&pristine);
+                    wsmachine_receive(&mut server, &mut work, &mut space, |p| {
+                        black_box(p);
+                    });
+                })
+            });
+
+            let mut inflate = Inflate::new(false, 12);
+            let mut out = vec![0; size + 64];
+            let mut raw = |out: &mut [u8]| {
+                for p in &payloads {
+                    let before = inflate.total_out();
+                    inflate.decompress(p, out, InflateFlush::SyncFlush).expect("inflates");
+                    black_box(&out[..(inflate.total_out() - before) as usize]);
+                }
+            };
+            raw(&mut out);
+            assert_eq!(&out[..size], text.as_bytes());
+            group.bench_function("zlib_rs", |b| b.iter(|| raw(&mut out)));
+
+            let stream = MemStream::new(pristine.clone());
+            let mut ws = yawc::WebSocket::from_stream_with_extensions(
+                stream,
+                yawc::Role::Server,
+                Some(AGREED),
+                yawc_options(),
+            )
+            .expect("yawc");
+            let mut yawc_receive = |check: bool| {
+                rt.block_on(async {
+                    for _ in 0..count {
+                        let frame = ws.next_frame().await.expect("valid frames");
+                        if check {
+                            assert_eq!(frame.payload().as_ref(), text.as_bytes());
+                        }
+                        black_box(frame);
+                    }
+                })
+            };
+            yawc_receive(true);
+            group.bench_function("yawc", |b| b.iter(|| yawc_receive(false)));
+            group.finish();
+        }
+    }
+
+    pub fn send_deflate(c: &mut Criterion) {
+        let rt = runtime();
+        for size in DEFLATE_SIZES {
+            let text = mixed_text(size);
+            let count = messages_for(size);
+            let mut group = c.benchmark_group(format!("send_deflate/text/{size}"));
+            group.throughput(Throughput::Bytes((size * count) as u64));
+
+            let (mut client, mut server) = negotiated();
+            let mut out = vec![0; count * client.encoded_len(size)];
+            let send_all = |conn: &mut Connection, out: &mut [u8]| {
+                let mut at = 0;
+                for _ in 0..count {
+                    at += conn.send_text(&text, &mut out[at..]).expect("room").len();
+                }
+                at
+            };
+            let n = send_all(&mut client, &mut out);
+            let mut check = out[..n].to_vec();
+            let mut space = vec![0; size.max(4096)];
+            let mut decoded = 0;
+            wsmachine_receive(&mut server, &mut check, &mut space, |p| {
+                assert_eq!(p, text.as_bytes());
+                decoded += 1;
+            });
+            assert_eq!(decoded, count);
+            group.bench_function("wsmachine", |b| {
+                b.iter(|| black_box(send_all(&mut client, &mut out)))
+            });
+
+            let mut deflate = Deflate::new_with_config(zlib_rs::DeflateConfig {
+                level: 1,
+                window_bits: -12,
+                mem_level: 5,
+                ..zlib_rs::DeflateConfig::default()
+            });
+            let mut raw_out = vec![0; size + size / 8 + 64];
+            let mut raw = |out: &mut [u8]| {
+                for _ in 0..count {
+                    let before = deflate.total_out();
+                    deflate.compress(text.as_bytes(), out, DeflateFlush::SyncFlush).unwrap();
+                    black_box(&out[..(deflate.total_out() - before) as usize]);
+                    deflate.reset();
+                }
+            };
+            raw(&mut raw_out);
+            group.bench_function("zlib_rs", |b| b.iter(|| raw(&mut raw_out)));
+
+            let mut ws = yawc::WebSocket::from_stream_with_extensions(
+                MemStream::new(Vec::new()),
+                yawc::Role::Client,
+                Some(AGREED),
+                yawc_options(),
+            )
+            .expect("yawc");
+            // The payload as yawc takes it, shared: each frame costs a reference count.
+            let bytes = tungstenite::Bytes::from(text.clone());
+            let mut yawc_send = || {
+                rt.block_on(async {
+                    use futures_util::SinkExt;
+                    for _ in 0..count {
+                        ws.feed(yawc::Frame::text(bytes.clone())).await.expect("send");
+                    }
+                    ws.flush().await.expect("flush");
+                })
+            };
+            yawc_send();
+            group.bench_function("yawc", |b| b.iter(&mut yawc_send));
+            group.finish();
+        }
+    }
 }
 criterion_main!(benches);

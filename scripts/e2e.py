@@ -19,6 +19,14 @@ here is stopped here. Linux only (it reads /proc). Needs nothing beyond the stan
 
 --also adds another echo server binary to the same run (for instance an `echo_server` built
 from an earlier commit in a worktree), so a before/after comparison comes from one run.
+
+--deflate-idle N (default 1000; 0 skips) measures memory per idle connection with
+permessage-deflate negotiated: N Python `websockets` clients (compression on, its default)
+each exchange one compressed 1 KiB text message with the server and then stay open, against
+examples/bench_echo_deflate with the default settings and with the low-memory profile, and
+against a Python `websockets` echo server (its default: 12-bit windows, memLevel 5, context
+takeover) — the same window bits as wsmachine's default. This part needs the virtual
+environment scripts/test.sh makes (.venv with `websockets`). --deflate-only runs only it.
 """
 
 import argparse
@@ -42,10 +50,20 @@ SERVERS = [
 ]
 
 
+PYTHON = os.path.join(ROOT, ".venv", "bin", "python3")
+PEERS = os.path.join(ROOT, "scripts", "deflate_peers.py")
+
+
 def build():
     cmd = ["cargo", "build", "--release", "--features", "tokio", "--example", "echo_server",
            "--example", "bench_echo_tungstenite", "--example", "bench_echo_fastwebsockets",
            "--example", "bench_load"]
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=1800)
+
+
+def build_deflate():
+    cmd = ["cargo", "build", "--release", "--features", "tokio,deflate", "--example",
+           "bench_echo_deflate"]
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=1800)
 
 
@@ -67,12 +85,12 @@ def rss_kib(pid):
 
 
 class Server:
-    def __init__(self, binary, port):
+    def __init__(self, binary, port, argv=None):
         self.port = port
+        argv = argv or [binary if os.path.isabs(binary) else os.path.join(EXAMPLES, binary),
+                        f"127.0.0.1:{port}"]
         self.proc = subprocess.Popen(
-            [binary if os.path.isabs(binary) else os.path.join(EXAMPLES, binary),
-             f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         # Each server prints one line once it listens.
         line = self.proc.stdout.readline()
         if "listening" not in line:
@@ -129,6 +147,49 @@ def idle_round(server, connections, hold):
             "kib_per_connection": (after - before) / max(opened, 1)}
 
 
+def deflate_idle_round(server, connections, hold):
+    """Like idle_round, with Python clients that negotiate compression and each exchange one
+    compressed message first."""
+    before = rss_kib(server.proc.pid)
+    cmd = [PYTHON, PEERS, "idle", str(server.port), str(connections), str(hold)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"deflate idle load failed: {line!r} {proc.stderr.read()[-2000:]}")
+        opened = int(line.split()[1])
+        time.sleep(1.0)
+        after = rss_kib(server.proc.pid)
+    finally:
+        proc.wait(timeout=hold + 120)
+    return {"connections": opened, "rss_before_kib": before, "rss_after_kib": after,
+            "kib_per_connection": (after - before) / max(opened, 1)}
+
+
+def deflate_idle(connections):
+    """Memory per idle connection with compression negotiated, for each deflate server."""
+    if subprocess.run([PYTHON, "-c", "import websockets"], capture_output=True).returncode:
+        raise SystemExit(f"{PYTHON} cannot import websockets: run scripts/test.sh first")
+    example = os.path.join(EXAMPLES, "bench_echo_deflate")
+    servers = [
+        ("wsmachine (default)", [example, "127.0.0.1:9131", "default"], 9131),
+        ("wsmachine (low-memory)", [example, "127.0.0.1:9132", "low-memory"], 9132),
+        ("python-websockets", [PYTHON, PEERS, "server", "9133"], 9133),
+    ]
+    rows = []
+    for name, argv, port in servers:
+        server = Server(None, port, argv)
+        try:
+            row = {"server": name, **deflate_idle_round(server, connections, 3)}
+        finally:
+            server.stop()
+        rows.append(row)
+        print(f"deflate idle {row['connections']} conns  {name:<22} "
+              f"{row['kib_per_connection']:.2f} KiB per connection "
+              f"(RSS {row['rss_before_kib']} -> {row['rss_after_kib']} KiB)", flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one round")
@@ -139,6 +200,10 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
                         help="another echo server binary to measure in the same run")
+    parser.add_argument("--deflate-idle", type=int, default=1000,
+                        help="idle connections with compression negotiated (0: skip)")
+    parser.add_argument("--deflate-only", action="store_true",
+                        help="only the compressed-idle measurement")
     args = parser.parse_args()
     for i, extra in enumerate(args.also):
         name, _, path = extra.partition("=")
@@ -150,7 +215,16 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.idle + 1000)), hard))
     if not args.no_build:
-        build()
+        if not args.deflate_only:
+            build()
+        if args.deflate_idle:
+            build_deflate()
+    if args.deflate_only:
+        results = {"deflate_idle": deflate_idle(args.deflate_idle)}
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1)
+        return
 
     cases = [(64, 16)] if args.quick else [
         (c, s) for c in (1, 64, 512) for s in (16, 1024, 65536)]
@@ -188,6 +262,8 @@ def main():
         print(f"idle {row['connections']} conns  {name:<15} "
               f"{row['kib_per_connection']:.2f} KiB per connection "
               f"(RSS {row['rss_before_kib']} -> {row['rss_after_kib']} KiB)", flush=True)
+    if args.deflate_idle:
+        results["deflate_idle"] = deflate_idle(args.deflate_idle)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
