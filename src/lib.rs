@@ -312,6 +312,8 @@ pub use crate::time::{Duration, Instant};
 // The wire layer.
 pub use crate::wire::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 // The handshake.
+#[cfg(feature = "deflate")]
+pub use crate::connection::compress::DeflateSpare;
 pub use crate::handshake::{Accept, ClientRequest, Header, Reject, Request, Response};
 #[cfg(feature = "deflate")]
 pub use crate::handshake::{DeflateConfig, DeflateMode, DeflateParams, DeflateResponseError};

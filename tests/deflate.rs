@@ -177,8 +177,8 @@ fn a_250_kib_frame_that_inflates_to_256_mib_is_refused_with_1009_at_the_limit() 
     // produced, and only the first kibibytes of the frame were read, never the rest of it.
     assert!(outcome.handed_out <= (1 << 20) + space, "{} bytes handed out", outcome.handed_out);
     assert!(outcome.consumed < 16 << 10, "{} input bytes consumed", outcome.consumed);
-    // The heap held the two buffers given, the decompressor (its state and a 32 KiB window)
-    // and nothing that grows with the frame.
+    // The heap held the two buffers given, the decompressor (its state and a 32 KiB window,
+    // 47 KiB), the copy of the 4 KiB window, and nothing that grows with the frame.
     assert!(peak < (64 << 10) + space + (64 << 10), "peak heap {peak}");
 }
 
@@ -200,7 +200,8 @@ fn the_same_bomb_in_4000_small_fragments_is_refused_with_1009_as_early() {
     assert_eq!(owed_close(&mut server), CloseCode::MESSAGE_TOO_BIG);
     assert!(outcome.handed_out <= (1 << 20) + space);
     assert!(outcome.consumed < 32 << 10, "{} input bytes consumed", outcome.consumed);
-    assert!(peak < 4096 + space + (64 << 10), "peak heap {peak}");
+    // The buffers, the decompressor and the copy of the client's 4 KiB window.
+    assert!(peak < 4096 + space + (64 << 10) + 4096, "peak heap {peak}");
     // Zeros are valid UTF-8: every piece was text, in order.
     assert!(outcome.fragments.iter().all(|f| f.0 == MessageKind::Text));
     assert!(outcome.fragments.first().is_some_and(|f| f.2));
@@ -481,17 +482,30 @@ fn an_idle_connection_without_context_takeover_holds_no_compression_state() {
         let endpoint = pair.side(side);
         assert_eq!(endpoint.messages(), [OwnedMessage::Text(text.clone())]);
         assert!(endpoint.conn.holds_compression_state());
-        endpoint.conn.release_compression();
+        let spare = endpoint.conn.release_compression();
         assert!(!endpoint.conn.holds_compression_state(), "{side:?}");
+        assert!(!spare.is_empty());
     }
-    // With the defaults the server keeps the client's context (its decompressor) and drops
-    // its own compressor.
+    // With the defaults the client keeps its context: the server drops its decompressor
+    // and keeps the window, which the client's next message (the same text, so nearly all
+    // back-references into the last one) needs.
+    let mut sizes = compressing_pair(DeflateConfig::new(), DeflateConfig::new(), 4096);
+    let mut out = vec![0; 4096];
+    let first = sizes.client.conn.send_text(&text, &mut out).unwrap().len();
+    let second = sizes.client.conn.send_text(&text, &mut out).unwrap().len();
+    assert!(second < first, "the second refers to the first: {second} vs {first} bytes");
     let mut pair = compressing_pair(DeflateConfig::new(), DeflateConfig::new(), 4096);
-    pair.command(Side::Client, |c, out, _| c.send_text(&text, out)).unwrap();
+    for _ in 0..3 {
+        pair.command(Side::Client, |c, out, _| c.send_text(&text, out)).unwrap();
+        pair.drive();
+        pair.server.conn.release_compression();
+        assert!(!pair.server.conn.holds_compression_state());
+    }
     pair.command(Side::Server, |c, out, _| c.send_text(&text, out)).unwrap();
     pair.drive();
-    pair.server.conn.release_compression();
-    assert!(pair.server.conn.holds_compression_state());
+    assert_eq!(pair.server.messages(), vec![OwnedMessage::Text(text.clone()); 3]);
+    assert_eq!(pair.client.messages(), [OwnedMessage::Text(text.clone())]);
+    assert!(pair.server.errors.is_empty() && pair.client.errors.is_empty());
 }
 
 #[test]
@@ -539,16 +553,17 @@ fn settings() -> impl Strategy<Value = DeflateConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     /// Any sequence of messages, sent both ways, arrives intact under any negotiated
     /// parameters (windows 8–15 each way, context takeover on or off each way, any
-    /// threshold), whatever the receive buffer and however the link splits the bytes.
+    /// threshold), whatever the receive buffer, however the link splits the bytes, and
+    /// whether or not the ends release their compression state between messages.
     #[test]
     fn messages_round_trip_under_every_combination_of_parameters(
         client in settings(),
         server in settings(),
-        sends in prop::collection::vec((any::<bool>(), payload()), 1..12),
+        sends in prop::collection::vec((any::<bool>(), payload(), any::<bool>()), 1..12),
         // The smallest holds the opening handshake's heads with every parameter named.
         buffer in prop::sample::select(vec![512usize, 1000, 4096, 65536]),
         piece in prop::sample::select(vec![1usize, 7, 100, 1500, usize::MAX]),
@@ -559,8 +574,16 @@ proptest! {
         prop_assert!(agreed.is_some());
         pair.link.max_piece = piece;
         let mut expected = [Vec::new(), Vec::new()];
-        for (from_client, send) in &sends {
+        for (from_client, send, release) in &sends {
             let side = if *from_client { Side::Client } else { Side::Server };
+            if *release {
+                // Going idle between messages must not change what arrives, nor must taking
+                // the other end's released state (a spare from another connection).
+                let mut from_client = pair.client.conn.release_compression();
+                let mut from_server = pair.server.conn.release_compression();
+                pair.client.conn.reuse_compression(&mut from_server);
+                pair.server.conn.reuse_compression(&mut from_client);
+            }
             let len = match send { Send::Text(t) => t.len(), Send::Binary(b) => b.len() };
             let need = pair.side(side).conn.encoded_len(len);
             pair.reserve(side, need);

@@ -116,10 +116,11 @@ impl HeapWatch {
 pub const FRAME_PATH_HEAP: usize = 512 + 2 * 128 + 128;
 
 /// The heap a connection that negotiated permessage-deflate may hold on top of
-/// [`FRAME_PATH_HEAP`] while receiving: the boxed codec (under 256 bytes) and zlib-rs's
-/// decompressor, its state (about 10 KiB) and a window of at most 32 KiB. Inflated bytes go
-/// to the caller's inflate space, never to the heap.
-pub const INFLATE_HEAP: usize = 48 * 1024;
+/// [`FRAME_PATH_HEAP`] while receiving: the boxed codec (under 256 bytes), zlib-rs's
+/// decompressor (its state and a 32 KiB window in one allocation of 47 KiB), and the copy
+/// of the peer's window kept for context takeover (at most 32 KiB). Inflated bytes go to
+/// the caller's inflate space, never to the heap.
+pub const INFLATE_HEAP: usize = 80 * 1024;
 
 /// The heap parsing one opening-handshake head may hold: two header tables (httparse's and
 /// the crate's, 32 bytes a slot each) of at most `max_headers` slots, and the offered

@@ -33,6 +33,11 @@ pub(crate) struct InputBuffer {
 /// grows when frames need more.
 pub(crate) const INPUT_START: usize = 4096;
 
+/// The adapters' inflate space: what a compressed message is inflated into, a piece at a
+/// time, before the driver copies it into the owned message.
+#[cfg(feature = "deflate")]
+pub(crate) const INFLATE_SPACE: usize = 16 * 1024;
+
 impl InputBuffer {
     pub(crate) fn new(max: usize) -> Self {
         Self {
@@ -125,13 +130,15 @@ impl InputBuffer {
         Some(released.into_inner()).filter(|buf| buf.capacity() > 0)
     }
 
-    /// Makes sure there is inflate space of the receive buffer's size (a connection that
-    /// negotiated permessage-deflate needs it), taking `spare`'s allocation if it has one.
+    /// Makes sure there is inflate space (a connection that negotiated permessage-deflate
+    /// needs it), taking `spare`'s allocation if it has one. It is [`INFLATE_SPACE`] bytes
+    /// (at most the receive buffer's size): the driver copies every message into an owned
+    /// one anyway, so larger pieces would only hold more memory per busy connection.
     #[cfg(feature = "deflate")]
     pub(crate) fn ensure_inflate(&mut self, spare: Option<Vec<u8>>) {
         if self.recv.inflate.is_none() {
             let mut space = spare.unwrap_or_default();
-            space.resize(self.max, 0);
+            space.resize(INFLATE_SPACE.min(self.max), 0);
             self.recv.inflate = Some(space);
         }
     }

@@ -1,6 +1,14 @@
 //! permessage-deflate's transform (RFC 7692 §7.2), over zlib-rs: the compressor of what this
-//! end sends and the decompressor of what it receives, created when first needed and, for a
-//! direction without context takeover, released when the connection goes idle.
+//! end sends and the decompressor of what it receives, created when first needed and
+//! released when the connection goes idle.
+//!
+//! A direction without context takeover carries nothing from one message to the next. One
+//! with it carries the sliding window: the last `2^bits` bytes. A compressor's history
+//! cannot be restored cheaply, so it is kept; but at a message's end a decompressor holds no
+//! state but its window (the sender flushed to a byte boundary), so it is released and only
+//! a copy of the window kept — 4 KiB for a 12-bit window instead of zlib-rs' 47 KiB of
+//! state, whose window is always 32 KiB — and the next message's decompressor is primed
+//! with it as a dictionary.
 //!
 //! The receive side is driven from the message stage (`message.rs`), the send side from the
 //! commands (`send.rs`).
@@ -23,13 +31,110 @@ pub(crate) struct Codec {
     /// The window this end compresses with, and whether it resets after each message.
     send_bits: u8,
     send_reset: bool,
-    /// The window the peer compresses with, and whether it resets after each message.
-    recv_bits: u8,
-    recv_reset: bool,
     threshold: usize,
     level: u8,
-    compressor: Option<Deflate>,
+    compressor: Option<Compressor>,
     decompressor: Option<Inflate>,
+    /// Whether the decompressor was reused and must be primed with `history` first.
+    unprimed: bool,
+    /// With context takeover on receive: the last bytes inflated (at most the window), the
+    /// history the next message may refer to once the decompressor is released.
+    history: History,
+}
+
+/// A compressor, with the settings it was made for.
+struct Compressor {
+    deflate: Deflate,
+    bits: u8,
+    level: u8,
+}
+
+/// Compression state an idle connection gave up
+/// ([`Connection::release_compression`](crate::Connection::release_compression)), for it or
+/// another connection to take back
+/// ([`reuse_compression`](crate::Connection::reuse_compression)) instead of allocating its
+/// own: over zlib-rs a compressor is some 150 KiB and a decompressor 47 KiB, so a server
+/// that keeps one spare per thread allocates them once, not once per message, and holds
+/// them for its busy connections only.
+#[derive(Default)]
+pub struct DeflateSpare {
+    compressor: Option<Compressor>,
+    decompressor: Option<Inflate>,
+}
+
+impl fmt::Debug for DeflateSpare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeflateSpare")
+            .field("compressor", &self.compressor.is_some())
+            .field("decompressor", &self.decompressor.is_some())
+            .finish()
+    }
+}
+
+impl DeflateSpare {
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.compressor.is_none() && self.decompressor.is_none()
+    }
+
+    /// Keeps what `other` holds and this lacks; the rest of `other` is freed.
+    pub fn keep(&mut self, other: DeflateSpare) {
+        if self.compressor.is_none() {
+            self.compressor = other.compressor;
+        }
+        if self.decompressor.is_none() {
+            self.decompressor = other.decompressor;
+        }
+    }
+}
+
+/// The last bytes of the inflated stream, at most a window's worth, kept in a ring.
+#[derive(Debug, Default)]
+struct History {
+    ring: alloc::vec::Vec<u8>,
+    /// Where the next byte goes, once the ring is full.
+    next: usize,
+    /// The window size; 0 when no history is kept.
+    window: usize,
+}
+
+impl History {
+    fn new(window: usize) -> Self {
+        Self { ring: alloc::vec::Vec::new(), next: 0, window }
+    }
+
+    /// Records inflated bytes.
+    fn push(&mut self, bytes: &[u8]) {
+        if self.window == 0 || bytes.is_empty() {
+            return;
+        }
+        let bytes = &bytes[bytes.len().saturating_sub(self.window)..];
+        if self.ring.len() < self.window {
+            let take = bytes.len().min(self.window - self.ring.len());
+            self.ring.extend_from_slice(&bytes[..take]);
+            self.push_full(&bytes[take..]);
+        } else {
+            self.push_full(bytes);
+        }
+    }
+
+    fn push_full(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(self.window - self.next);
+            self.ring[self.next..self.next + n].copy_from_slice(&bytes[..n]);
+            self.next = (self.next + n) % self.window;
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// The history in stream order (the ring is rotated in place).
+    fn in_order(&mut self) -> &[u8] {
+        if self.ring.len() == self.window && self.next != 0 {
+            self.ring.rotate_left(self.next);
+            self.next = 0;
+        }
+        &self.ring
+    }
 }
 
 impl fmt::Debug for Codec {
@@ -73,12 +178,12 @@ impl Codec {
             params,
             send_bits,
             send_reset,
-            recv_bits,
-            recv_reset,
             threshold: config.threshold,
             level: config.level,
             compressor: None,
             decompressor: None,
+            unprimed: false,
+            history: History::new(if recv_reset { 0 } else { 1 << recv_bits }),
         }
     }
 
@@ -100,7 +205,10 @@ impl Codec {
     /// (a compressor that forgets is always compatible with the decompressor).
     pub(super) fn compress(&mut self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
         let (bits, level) = (self.send_bits, self.level);
-        let compressor = self.compressor.get_or_insert_with(|| new_compressor(bits, level));
+        let compressor = &mut self
+            .compressor
+            .get_or_insert_with(|| Compressor { deflate: new_compressor(bits, level), bits, level })
+            .deflate;
         let (in_start, out_start) = (compressor.total_in(), compressor.total_out());
         let mut written = 0;
         let done = loop {
@@ -134,17 +242,32 @@ impl Codec {
     /// Inflates as much of `input` into `output` as fits. A final block (BFINAL) ends the
     /// stream: the decompressor starts a new one for what follows, as the peer must have.
     pub(super) fn inflate(&mut self, input: &[u8], output: &mut [u8]) -> Result<Inflated, Corrupt> {
-        let bits = self.recv_bits;
-        // zlib cannot make 8-bit windows and writes 9 instead; a larger window reads any.
-        let decompressor =
-            self.decompressor.get_or_insert_with(|| Inflate::new(false, bits.max(9)));
+        // Every decompressor has a 15-bit window: zlib-rs allocates 32 KiB whatever the bits,
+        // a larger window reads any stream, and so any spare one fits any connection.
+        let decompressor = match &mut self.decompressor {
+            Some(decompressor) => decompressor,
+            None => {
+                self.unprimed = true;
+                self.decompressor.insert(Inflate::new(false, 15))
+            }
+        };
+        if core::mem::take(&mut self.unprimed) {
+            // A released decompressor's successor starts with the history the stream had.
+            let history = self.history.in_order();
+            if !history.is_empty() && decompressor.set_dictionary(history).is_err() {
+                return Err(Corrupt);
+            }
+        }
         let (in_start, out_start) = (decompressor.total_in(), decompressor.total_out());
         let status = decompressor.decompress(input, output, InflateFlush::SyncFlush);
         let consumed = (decompressor.total_in() - in_start) as usize;
         let produced = (decompressor.total_out() - out_start) as usize;
+        self.history.push(&output[..produced]);
         match status {
             Ok(Status::StreamEnd) => {
+                // A new stream starts with no history.
                 decompressor.reset(false);
+                self.history = History::new(self.history.window);
                 Ok(Inflated { consumed, produced })
             }
             Ok(_) => Ok(Inflated { consumed, produced }),
@@ -156,14 +279,38 @@ impl Codec {
         }
     }
 
-    /// Frees the state a direction without context takeover does not carry from one message
-    /// to the next. `receiving` / `sending`: whether a message is in progress that way.
-    pub(super) fn release_idle(&mut self, receiving: bool) {
+    /// Gives up what an idle connection does not need: the compressor when this end sends
+    /// without context takeover (it is reset after every message, so it is as good as
+    /// new), and the decompressor unless a message is being received (with context
+    /// takeover, only the history stays).
+    pub(super) fn release_idle(&mut self, receiving: bool) -> DeflateSpare {
+        let mut spare = DeflateSpare::default();
         if self.send_reset {
-            self.compressor = None;
+            spare.compressor = self.compressor.take();
         }
-        if self.recv_reset && !receiving {
-            self.decompressor = None;
+        if !receiving {
+            spare.decompressor = self.decompressor.take();
+        }
+        spare
+    }
+
+    /// Takes from `spare` what this codec lacks and can use: a decompressor (reset, and
+    /// primed with this stream's history before its first use), and a compressor made for
+    /// the same window and level when this end sends without context takeover.
+    pub(super) fn adopt(&mut self, spare: &mut DeflateSpare) {
+        if self.decompressor.is_none() {
+            if let Some(mut decompressor) = spare.decompressor.take() {
+                decompressor.reset(false);
+                self.decompressor = Some(decompressor);
+                self.unprimed = true;
+            }
+        }
+        let fits = |c: &Compressor| c.bits == self.send_bits && c.level == self.level;
+        if self.compressor.is_none()
+            && self.send_reset
+            && spare.compressor.as_ref().is_some_and(fits)
+        {
+            self.compressor = spare.compressor.take();
         }
     }
 
@@ -188,4 +335,28 @@ fn new_compressor(bits: u8, level: u8) -> Deflate {
         strategy: if huffman_only { Strategy::HuffmanOnly } else { Strategy::Default },
         ..zlib_rs::DeflateConfig::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::History;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn history_keeps_the_last_window_in_order() {
+        for window in [1usize, 7, 512] {
+            let mut history = History::new(window);
+            let mut all = Vec::new();
+            for (i, len) in [0usize, 3, 1, 600, 5, 511, 2, 9, 513].into_iter().enumerate() {
+                let bytes: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+                history.push(&bytes);
+                all.extend_from_slice(&bytes);
+                let start = all.len().saturating_sub(window);
+                assert_eq!(history.in_order(), &all[start..], "window {window}, step {i}");
+            }
+        }
+        let mut none = History::new(0);
+        none.push(b"abc");
+        assert!(none.in_order().is_empty());
+    }
 }

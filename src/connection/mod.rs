@@ -1,7 +1,7 @@
 //! [`Connection`]: the only place a WebSocket's state changes.
 
 #[cfg(feature = "deflate")]
-mod compress;
+pub(crate) mod compress;
 pub(crate) mod config;
 mod control;
 mod event;
@@ -322,17 +322,34 @@ impl Connection {
         self.codec.as_ref().map(|codec| codec.params)
     }
 
-    /// Frees the compression state that a direction without context takeover does not carry
-    /// from one message to the next (feature `deflate`): call it when the connection goes
-    /// idle (the adapters do when they release their buffers), so that an idle connection
-    /// that negotiated no context takeover holds no compression memory. The state is made
-    /// again for the next compressed message; a direction with context takeover keeps its
-    /// state, which its next message needs.
+    /// Frees the compression state an idle connection does not need (feature `deflate`):
+    /// call it when the connection goes idle (the adapters do when they release their
+    /// buffers). The decompressor goes (unless a message is being received): with context
+    /// takeover only a copy of its window stays (`2^client_max_window_bits` bytes on a
+    /// server), which primes the next message's decompressor. The compressor goes when this
+    /// end sends without context takeover; with it, its history cannot be rebuilt, so it
+    /// stays. So with no context takeover either way an idle connection holds no
+    /// compression memory at all.
+    ///
+    /// What goes is returned, for [`reuse_compression`](Self::reuse_compression) on this
+    /// connection or another when it becomes busy (the adapters keep one spare per thread),
+    /// or to be dropped; what is missing at the next compressed message is made again.
     #[cfg(feature = "deflate")]
-    pub fn release_compression(&mut self) {
+    pub fn release_compression(&mut self) -> compress::DeflateSpare {
         let receiving = self.is_inflating();
+        match self.codec.as_mut() {
+            Some(codec) => codec.release_idle(receiving),
+            None => compress::DeflateSpare::default(),
+        }
+    }
+
+    /// Takes from `spare` the compression state this connection lacks and can use (feature
+    /// `deflate`): a decompressor, and a compressor made for the same window and level when
+    /// this end sends without context takeover. What it does not take stays in `spare`.
+    #[cfg(feature = "deflate")]
+    pub fn reuse_compression(&mut self, spare: &mut compress::DeflateSpare) {
         if let Some(codec) = self.codec.as_mut() {
-            codec.release_idle(receiving);
+            codec.adopt(spare);
         }
     }
 

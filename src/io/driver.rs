@@ -59,6 +59,9 @@ pub(crate) struct Buffers {
     /// Inflate space's (permessage-deflate).
     #[cfg(feature = "deflate")]
     pub(crate) inflate: Option<Vec<u8>>,
+    /// A compressor's and a decompressor's (permessage-deflate).
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: crate::DeflateSpare,
 }
 
 /// The largest message buffer kept for reuse when a connection goes idle: larger ones are
@@ -181,11 +184,10 @@ impl Driver {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn release_buffers(&mut self) -> Buffers {
         #[cfg(feature = "deflate")]
-        let inflate = if self.conn.is_inflating() {
-            None
+        let (inflate, deflate) = if self.conn.is_inflating() {
+            (None, self.conn.release_compression())
         } else {
-            self.conn.release_compression();
-            self.input.release_inflate()
+            (self.input.release_inflate(), self.conn.release_compression())
         };
         Buffers {
             input: self.input.release_if_empty(),
@@ -193,6 +195,8 @@ impl Driver {
             message: self.core.reassembler.release().filter(|buf| buf.capacity() <= MESSAGE_KEEP),
             #[cfg(feature = "deflate")]
             inflate,
+            #[cfg(feature = "deflate")]
+            deflate,
         }
     }
 
@@ -215,6 +219,7 @@ impl Driver {
         #[cfg(feature = "deflate")]
         if self.conn.compression().is_some() {
             self.input.ensure_inflate(spare.inflate.take());
+            self.conn.reuse_compression(&mut spare.deflate);
         }
     }
 

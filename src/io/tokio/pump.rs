@@ -123,6 +123,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             if spare.message.is_none() {
                 spare.message = released.message.take();
             }
+            #[cfg(feature = "deflate")]
+            {
+                if spare.inflate.is_none() {
+                    spare.inflate = released.inflate.take();
+                }
+                spare.deflate.keep(core::mem::take(&mut released.deflate));
+            }
         });
     }
 
