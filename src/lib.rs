@@ -45,8 +45,9 @@
 //!     let now = || Instant::from_micros(clock.elapsed().as_micros() as u64);
 //!     let mut conn = Connection::server(config.clone(), now());
 //!     let mut input = RecvBuffer::for_config(&config);
-//!     // Room for an echo of the largest piece, and the control frames owed ahead of it.
-//!     let mut out = vec![0; input.capacity() + 512];
+//!     // Room for an echo of the largest piece (compressed, with `deflate`, it may grow by an
+//!     // eighth), and the control frames owed ahead of it.
+//!     let mut out = vec![0; input.capacity() * 5 / 4 + 512];
 //!     let mut failure = None;
 //!     while conn.state() != State::Closed {
 //!         // 1. Handle every event the buffered bytes hold. A failure has queued its close

@@ -102,8 +102,7 @@ impl Connection {
     /// the same `space`, unchanged, on every call: a message's inflated bytes gather there
     /// until it is handed out. Any length works; a longer one means fewer, larger pieces.
     /// A compressed frame is consumed as it is inflated, so it never needs to be whole in
-    /// `input`. The cost is one copy of each inflated byte less than a caller would make
-    /// inflating it elsewhere: none.
+    /// `input`; each byte is inflated straight into `space`, with no copy besides.
     ///
     /// A compressed message that arrives while `space` is empty fails the connection with
     /// [`ErrorKind::NoInflateSpace`](crate::ErrorKind::NoInflateSpace) (1011).
