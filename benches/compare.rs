@@ -534,8 +534,13 @@ mod deflate {
     /// A client and a server that negotiated permessage-deflate: the server with the
     /// defaults, the client without context takeover (each message compressed on its own).
     fn negotiated() -> (Connection, Connection) {
+        negotiated_at(1)
+    }
+
+    /// [`negotiated`], the client compressing at `level`.
+    fn negotiated_at(level: u8) -> (Connection, Connection) {
         let now = Instant::from_micros(0);
-        let deflate = DeflateConfig::new().client_no_context_takeover(true);
+        let deflate = DeflateConfig::new().client_no_context_takeover(true).level(level);
         let config = |deflate| server_config(1 << 17).deflate(deflate);
         let request = ClientRequest::new("example.com", "/");
         let mut client = Connection::client(config(deflate), &request, [7; 32], now).unwrap();
@@ -699,6 +704,13 @@ mod deflate {
             assert_eq!(decoded, count);
             group.bench_function("wsmachine", |b| {
                 b.iter(|| black_box(send_all(&mut client, &mut out)))
+            });
+            // The default level's alternative: zlib's own default, 6.
+            let (mut level6, _) = negotiated_at(6);
+            let wire6 = send_all(&mut level6, &mut out);
+            println!("send_deflate/text/{size}: level 1 {n} bytes, level 6 {wire6} bytes");
+            group.bench_function("wsmachine_level6", |b| {
+                b.iter(|| black_box(send_all(&mut level6, &mut out)))
             });
 
             let mut deflate = Deflate::new_with_config(zlib_rs::DeflateConfig {

@@ -327,6 +327,46 @@ fn a_message_comes_out_whole_when_it_fits_the_space_and_in_pieces_otherwise() {
 }
 
 #[test]
+fn a_message_that_fills_the_space_exactly_ends_without_another_call() {
+    // Inflated lengths that are exact multiples of the space: the last piece must say it is
+    // the last while input remains to be handed over, not on a later call with none (found
+    // by a round-trip property: a driver that stops calling once its input is empty stalled).
+    for bits in 9..=15 {
+        for multiple in 1..=8 {
+            let deflate = DeflateConfig::new().client_max_window_bits(bits).threshold(0);
+            let mut pair = compressing_pair(deflate, deflate, 512);
+            let mut text = "ünïcødé ".repeat(128 * multiple / 3);
+            while text.len() < 512 * multiple {
+                text.push('.');
+            }
+            assert_eq!(text.len(), 512 * multiple);
+            let mut out = vec![0; 8192];
+            let n = pair.client.conn.send_text(&text, &mut out).unwrap().len();
+            let server = &mut pair.server.conn;
+            let mut input = RecvBuffer::new(vec![0; n]).with_inflate_space(vec![0; 512]);
+            assert_eq!(input.push(&out[..n]), n);
+            // Events only while input remains, as a driver that waits for a read would do.
+            let (mut got, mut ended) = (Vec::new(), false);
+            while !input.is_empty() {
+                match input.next_event(server, T0).unwrap() {
+                    Some(Event::Message(Message::Text(t))) => {
+                        got.extend_from_slice(t.as_bytes());
+                        ended = true;
+                    }
+                    Some(Event::Fragment(f)) => {
+                        got.extend_from_slice(f.payload);
+                        ended = f.is_last;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert!(ended, "bits {bits} ×{multiple}: the message did not end");
+            assert_eq!(got, text.as_bytes());
+        }
+    }
+}
+
+#[test]
 fn without_inflate_space_a_compressed_message_fails_with_a_clear_error() {
     let mut server = compressing_server(Config::new());
     let mut wire = client_frame(true, true, Opcode::Text, &deflate(b"hi there"));

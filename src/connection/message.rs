@@ -83,6 +83,8 @@ impl Connection {
             tail: 0,
             #[cfg(feature = "deflate")]
             wire: 0,
+            #[cfg(feature = "deflate")]
+            carry: None,
         });
         message.size = charged;
         message.frames += 1;
@@ -173,6 +175,12 @@ impl Connection {
         let limit = self.config.max_message_size;
         let mut used = 0;
         let mut full = false;
+        // A byte inflated past a full space at the end of the last call (charged and
+        // validated then) goes first.
+        if let Some(byte) = message.carry.take() {
+            space[message.pending] = byte;
+            message.pending += 1;
+        }
         let failure = loop {
             let pending = message.pending;
             if pending == space.len() {
@@ -210,12 +218,24 @@ impl Connection {
                 break None;
             }
         };
+        let input_done = progress.done + used as u64 == header.payload_len;
+        let failure = match failure {
+            // The space filled just as the last frame's bytes ran out: finish the stream now,
+            // with no room for output (the end of the block and the tail need none), so the
+            // message ends with this piece and no call without input is needed for its end.
+            None if full && input_done && header.fin => {
+                finish_inflating(codec, &mut message, limit)
+            }
+            other => other,
+        };
         if let Some(kind) = failure {
             return Err(self.fail(kind, now));
         }
+        if full && usize::from(message.tail) == TAIL.len() && message.carry.is_none() {
+            full = false;
+        }
         progress.done += used as u64;
         let consumed = start + used;
-        let input_done = progress.done == header.payload_len;
         let is_last = input_done && header.fin && usize::from(message.tail) == TAIL.len() && !full;
         if is_last || full || (input_done && !header.fin) {
             if is_last && message.kind == MessageKind::Text && !message.utf8.is_complete() {
@@ -249,4 +269,39 @@ impl Connection {
         self.message = Some(message);
         Ok(super::Received { consumed, event: None, needed: 1 })
     }
+}
+
+/// Feeds the rest of the tail to a decompressor whose output space is full, then checks with
+/// one byte of room whether any output is left: none can be, once a tail (an empty stored
+/// block) is read, but should a byte come, it is charged, validated and carried to the next
+/// call.
+#[cfg(feature = "deflate")]
+fn finish_inflating(
+    codec: &mut super::compress::Codec,
+    message: &mut InMessage,
+    limit: u64,
+) -> Option<ErrorKind> {
+    use super::compress::TAIL;
+    let Ok(step) = codec.inflate(&TAIL[usize::from(message.tail)..], &mut []) else {
+        return Some(ErrorKind::InflateFailed);
+    };
+    message.tail += step.consumed as u8;
+    if usize::from(message.tail) < TAIL.len() {
+        return None;
+    }
+    let mut probe = [0u8; 1];
+    let Ok(step) = codec.inflate(&[], &mut probe) else {
+        return Some(ErrorKind::InflateFailed);
+    };
+    if step.produced == 1 {
+        message.size = message.size.saturating_add(1);
+        if message.size > limit {
+            return Some(ErrorKind::MessageTooLarge { size: message.size, limit });
+        }
+        if message.kind == MessageKind::Text && message.utf8.feed(&probe).is_err() {
+            return Some(ErrorKind::InvalidUtf8);
+        }
+        message.carry = Some(probe[0]);
+    }
+    None
 }

@@ -197,6 +197,9 @@ struct InMessage {
     /// Compressed: its bytes on the wire so far (`size` counts the inflated bytes).
     #[cfg(feature = "deflate")]
     wire: u64,
+    /// Compressed: a byte inflated when the space was full, for the next piece.
+    #[cfg(feature = "deflate")]
+    carry: Option<u8>,
 }
 
 /// A control frame payload held inline.

@@ -123,7 +123,19 @@ impl Driver {
     /// into the message in progress. Without any, an open connection would only say it needs
     /// more (the usual case after the last message of a read), so it is not asked.
     pub(crate) fn has_input(&self) -> bool {
-        self.direct.is_some() || !self.input.is_empty() || self.conn.state() != State::Open
+        self.direct.is_some()
+            || !self.input.is_empty()
+            || self.conn.state() != State::Open
+            || self.inflating()
+    }
+
+    /// Whether a compressed message is being received: its decompressor may have output
+    /// left for the inflate space without more input.
+    fn inflating(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.conn.is_inflating();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     /// Whether there are bytes to write.
