@@ -30,7 +30,8 @@
 //!   negotiated with the default settings (level 1, 12-bit client window; the client without
 //!   context takeover, so every message is compressed on its own). `zlib_rs` is the backend
 //!   alone on the same bytes: inflating each message's payload with its tail, or deflating
-//!   each payload with a sync flush and a reset; `yawc` is yawc 0.5 on the same backend
+//!   each payload with a sync flush and a reset (`zlib_rs_utf8`: inflating, then validating
+//!   each message as UTF-8 once, as RFC 6455 requires); `yawc` is yawc 0.5 on the same backend
 //!   (flate2 over zlib-rs) with the same parameters, over an in-memory stream.
 //!
 //! Correctness is checked once per benchmark, outside the timed loop: the decoded payloads
@@ -650,6 +651,18 @@ mod deflate {
             raw(&mut out);
             assert_eq!(&out[..size], text.as_bytes());
             group.bench_function("zlib_rs", |b| b.iter(|| raw(&mut out)));
+            // The same, and each message validated as UTF-8 once (RFC 6455 §8.1 asks it of
+            // every text message), with the validator the crate uses.
+            let mut inflate = Inflate::new(false, 12);
+            let mut raw_utf8 = |out: &mut [u8]| {
+                for p in &payloads {
+                    let before = inflate.total_out();
+                    inflate.decompress(p, out, InflateFlush::SyncFlush).expect("inflates");
+                    let n = (inflate.total_out() - before) as usize;
+                    black_box(simdutf8::basic::from_utf8(&out[..n]).expect("text"));
+                }
+            };
+            group.bench_function("zlib_rs_utf8", |b| b.iter(|| raw_utf8(&mut out)));
 
             let stream = MemStream::new(pristine.clone());
             let mut ws = yawc::WebSocket::from_stream_with_extensions(

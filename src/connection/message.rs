@@ -175,8 +175,12 @@ impl Connection {
         let limit = self.config.max_message_size;
         let mut used = 0;
         let mut full = false;
-        // A byte inflated past a full space at the end of the last call (charged and
-        // validated then) goes first.
+        // Text inflated by this call is validated at its end, once: as a whole if the
+        // message is whole in it, else fed to the message's validator (fail-fast: within
+        // the call that inflates the bytes, having inflated at most the space).
+        let fresh = message.pending;
+        // A byte inflated past a full space at the end of the last call (charged then) goes
+        // first.
         if let Some(byte) = message.carry.take() {
             space[message.pending] = byte;
             message.pending += 1;
@@ -205,14 +209,10 @@ impl Connection {
             } else {
                 used += step.consumed;
             }
-            let produced = &space[pending..pending + step.produced];
             message.pending += step.produced;
             message.size = message.size.saturating_add(step.produced as u64);
             if message.size > limit {
                 break Some(ErrorKind::MessageTooLarge { size: message.size, limit });
-            }
-            if message.kind == MessageKind::Text && message.utf8.feed(produced).is_err() {
-                break Some(ErrorKind::InvalidUtf8);
             }
             if step.consumed == 0 && step.produced == 0 {
                 break None;
@@ -237,10 +237,16 @@ impl Connection {
         progress.done += used as u64;
         let consumed = start + used;
         let is_last = input_done && header.fin && usize::from(message.tail) == TAIL.len() && !full;
-        if is_last || full || (input_done && !header.fin) {
-            if is_last && message.kind == MessageKind::Text && !message.utf8.is_complete() {
+        // A message whole in this call is validated as a whole below; anything else now.
+        let whole_here = is_last && !message.started && fresh == 0;
+        if message.kind == MessageKind::Text && !whole_here {
+            let valid = message.utf8.feed(&space[fresh..message.pending]).is_ok()
+                && (!is_last || message.utf8.is_complete());
+            if !valid {
                 return Err(self.fail(ErrorKind::InvalidUtf8, now));
             }
+        }
+        if is_last || full || (input_done && !header.fin) {
             let space: &'i [u8] = space;
             let payload = &space[..message.pending];
             self.frame = if input_done && (!header.fin || is_last) { None } else { Some(progress) };
@@ -248,8 +254,8 @@ impl Connection {
                 self.message = None;
                 let whole = match message.kind {
                     MessageKind::Binary => super::Message::Binary(payload),
-                    // Validated as it was inflated; checked again as a whole to borrow it as
-                    // `str` without unsafe code.
+                    // Validated here (or, if it took several calls, also as it was
+                    // inflated: borrowing it as `str` without unsafe code checks it again).
                     MessageKind::Text => match crate::wire::utf8::validate(payload) {
                         Some(text) => super::Message::Text(text),
                         None => return Err(self.fail(ErrorKind::InvalidUtf8, now)),
@@ -273,8 +279,8 @@ impl Connection {
 
 /// Feeds the rest of the tail to a decompressor whose output space is full, then checks with
 /// one byte of room whether any output is left: none can be, once a tail (an empty stored
-/// block) is read, but should a byte come, it is charged, validated and carried to the next
-/// call.
+/// block) is read, but should a byte come, it is charged and carried to the next call (and
+/// validated there, in order).
 #[cfg(feature = "deflate")]
 fn finish_inflating(
     codec: &mut super::compress::Codec,
@@ -297,9 +303,6 @@ fn finish_inflating(
         message.size = message.size.saturating_add(1);
         if message.size > limit {
             return Some(ErrorKind::MessageTooLarge { size: message.size, limit });
-        }
-        if message.kind == MessageKind::Text && message.utf8.feed(&probe).is_err() {
-            return Some(ErrorKind::InvalidUtf8);
         }
         message.carry = Some(probe[0]);
     }
