@@ -301,10 +301,63 @@ fn main() {
     }
     row("send text 1024 B (server)", wsmachine_send(false, MessageKind::Text, 1024), None);
     row("echo server with auto-pongs", wsmachine_echo_with_pings(), None);
+    #[cfg(feature = "deflate")]
+    {
+        for reset in [false, true] {
+            let takeover = if reset { "no context takeover" } else { "context takeover" };
+            let (receive, send) = deflate::compressed(reset);
+            row(&format!("receive compressed text 1 KiB ({takeover})"), receive, None);
+            row(&format!("send compressed text 1 KiB ({takeover})"), send, None);
+        }
+    }
     if failures.is_empty() {
         println!("wsmachine: 0 allocations per message on every path");
     } else {
         eprintln!("wsmachine allocates per message on: {failures:?}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(feature = "deflate")]
+mod deflate {
+    use super::*;
+    use common::deflate::negotiated_at;
+
+    /// Allocations per message of a server receiving, and a client sending, compressed text
+    /// messages of 1 KiB (feature `deflate`), with or without the client's context takeover.
+    pub fn compressed(reset: bool) -> (f64, f64) {
+        let text = mixed_text(1024);
+        let count = 256;
+        let (mut client, mut server) = negotiated_at(1, reset);
+        let mut out = vec![0; client.encoded_len(text.len())];
+        let mut wire = Vec::new();
+        let mut frames = |client: &mut Connection, wire: &mut Vec<u8>| {
+            wire.clear();
+            for _ in 0..count {
+                wire.extend_from_slice(client.send_text(&text, &mut out).unwrap().bytes(&out));
+            }
+        };
+        // Two batches of frames made beforehand, in the order the server must read them.
+        let mut first = Vec::new();
+        frames(&mut client, &mut first);
+        frames(&mut client, &mut wire);
+        let mut batches = [first, wire].into_iter();
+        let mut space = vec![0; 4096];
+        let receive = per_message(count, || {
+            let mut work = batches.next().expect("two batches");
+            let mut at = 0;
+            while at < work.len() {
+                let received = server.receive_with(&mut work[at..], &mut space, NOW).unwrap();
+                at += received.consumed;
+                assert!(matches!(received.event, Some(Event::Message(Message::Text(_)))));
+            }
+        });
+        let mut out = vec![0; client.encoded_len(text.len())];
+        let send = per_message(count, || {
+            for _ in 0..count {
+                black_box(client.send_text(&text, &mut out).expect("room").len());
+            }
+        });
+        (receive, send)
     }
 }

@@ -526,44 +526,11 @@ criterion_group! {
 #[cfg(feature = "deflate")]
 mod deflate {
     use super::*;
-    use wsmachine::{ClientRequest, DeflateConfig, Transmit};
+    use common::deflate::{negotiated, negotiated_at};
     use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush};
 
     /// The sizes measured.
     const DEFLATE_SIZES: [usize; 2] = [1024, 65536];
-
-    /// A client and a server that negotiated permessage-deflate: the server with the
-    /// defaults, the client without context takeover (each message compressed on its own).
-    fn negotiated() -> (Connection, Connection) {
-        negotiated_at(1)
-    }
-
-    /// [`negotiated`], the client compressing at `level`.
-    fn negotiated_at(level: u8) -> (Connection, Connection) {
-        let now = Instant::from_micros(0);
-        let deflate = DeflateConfig::new().client_no_context_takeover(true).level(level);
-        let config = |deflate| server_config(1 << 17).deflate(deflate);
-        let request = ClientRequest::new("example.com", "/");
-        let mut client = Connection::client(config(deflate), &request, [7; 32], now).unwrap();
-        let mut buf = vec![0; 4096];
-        let mut head = Vec::new();
-        while let Some(Transmit::Bytes(n)) = client.poll_transmit(&mut buf) {
-            head.extend_from_slice(&buf[..n]);
-        }
-        let mut server = Connection::server(config(DeflateConfig::new()), now);
-        assert!(matches!(server.receive(&mut head, now).unwrap().event, Some(Event::Request(_))));
-        let n = server.accept(&Accept::new(), &mut buf, now).unwrap().len();
-        let mut response = buf[..n].to_vec();
-        assert!(matches!(
-            client.receive(&mut response, now).unwrap().event,
-            Some(Event::Accepted(_))
-        ));
-        let agreed = server.compression().expect("negotiated");
-        assert_eq!(client.compression(), Some(agreed));
-        assert_eq!(agreed.client_max_window_bits, 12);
-        assert!(agreed.client_no_context_takeover);
-        (client, server)
-    }
 
     /// The extensions the two agreed, as yawc takes them.
     const AGREED: &str = "permessage-deflate; server_no_context_takeover;         client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12";
@@ -719,7 +686,7 @@ mod deflate {
                 b.iter(|| black_box(send_all(&mut client, &mut out)))
             });
             // The default level's alternative: zlib's own default, 6.
-            let (mut level6, _) = negotiated_at(6);
+            let (mut level6, _) = negotiated_at(6, true);
             let wire6 = send_all(&mut level6, &mut out);
             println!("send_deflate/text/{size}: level 1 {n} bytes, level 6 {wire6} bytes");
             group.bench_function("wsmachine_level6", |b| {

@@ -299,3 +299,50 @@ impl tokio::io::AsyncWrite for MemStream {
         Poll::Ready(Ok(()))
     }
 }
+
+/// Connections that negotiated permessage-deflate through a real handshake in memory.
+#[cfg(feature = "deflate")]
+pub mod deflate {
+    use wsmachine::{
+        Accept, ClientRequest, Config, Connection, DeflateConfig, Event, Instant, Transmit,
+    };
+
+    /// A client and a server that negotiated permessage-deflate: the server with the
+    /// defaults, the client without context takeover (each message compressed on its own),
+    /// both with limits out of the benchmarks' way.
+    pub fn negotiated() -> (Connection, Connection) {
+        negotiated_at(1, true)
+    }
+
+    /// [`negotiated`], the client compressing at `level`, with context takeover unless
+    /// `reset`.
+    pub fn negotiated_at(level: u8, reset: bool) -> (Connection, Connection) {
+        let now = Instant::from_micros(0);
+        let deflate = DeflateConfig::new().client_no_context_takeover(reset).level(level);
+        let config = |deflate| {
+            Config::new()
+                .receive_buffer_size(1 << 17)
+                .max_frame_size(64 << 20)
+                .max_message_size(64 << 20)
+                .deflate(deflate)
+        };
+        let request = ClientRequest::new("example.com", "/");
+        let mut client = Connection::client(config(deflate), &request, [7; 32], now).unwrap();
+        let mut buf = vec![0; 4096];
+        let mut head = Vec::new();
+        while let Some(Transmit::Bytes(n)) = client.poll_transmit(&mut buf) {
+            head.extend_from_slice(&buf[..n]);
+        }
+        let mut server = Connection::server(config(DeflateConfig::new()), now);
+        assert!(matches!(server.receive(&mut head, now).unwrap().event, Some(Event::Request(_))));
+        let n = server.accept(&Accept::new(), &mut buf, now).unwrap().len();
+        let mut response = buf[..n].to_vec();
+        let accepted = client.receive(&mut response, now).unwrap().event;
+        assert!(matches!(accepted, Some(Event::Accepted(_))));
+        let agreed = server.compression().expect("negotiated");
+        assert_eq!(client.compression(), Some(agreed));
+        assert_eq!(agreed.client_max_window_bits, 12);
+        assert_eq!(agreed.client_no_context_takeover, reset);
+        (client, server)
+    }
+}
