@@ -13,6 +13,7 @@
 //! The receive side is driven from the message stage (`message.rs`), the send side from the
 //! commands (`send.rs`).
 
+use alloc::boxed::Box;
 use core::fmt;
 
 use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status, Strategy};
@@ -33,8 +34,9 @@ pub(crate) struct Codec {
     send_reset: bool,
     threshold: usize,
     level: u8,
-    compressor: Option<Compressor>,
-    decompressor: Option<Inflate>,
+    // Boxed: an idle connection's codec is then a few words, not a few hundred bytes.
+    compressor: Option<Box<Compressor>>,
+    decompressor: Option<Box<Inflate>>,
     /// Whether the decompressor was reused and must be primed with `history` first.
     unprimed: bool,
     /// With context takeover on receive: the last bytes inflated (at most the window), the
@@ -58,8 +60,8 @@ struct Compressor {
 /// them for its busy connections only.
 #[derive(Default)]
 pub struct DeflateSpare {
-    compressor: Option<Compressor>,
-    decompressor: Option<Inflate>,
+    compressor: Option<Box<Compressor>>,
+    decompressor: Option<Box<Inflate>>,
 }
 
 impl fmt::Debug for DeflateSpare {
@@ -207,7 +209,9 @@ impl Codec {
         let (bits, level) = (self.send_bits, self.level);
         let compressor = &mut self
             .compressor
-            .get_or_insert_with(|| Compressor { deflate: new_compressor(bits, level), bits, level })
+            .get_or_insert_with(|| {
+                Box::new(Compressor { deflate: new_compressor(bits, level), bits, level })
+            })
             .deflate;
         let (in_start, out_start) = (compressor.total_in(), compressor.total_out());
         let mut written = 0;
@@ -248,7 +252,7 @@ impl Codec {
             Some(decompressor) => decompressor,
             None => {
                 self.unprimed = true;
-                self.decompressor.insert(Inflate::new(false, 15))
+                self.decompressor.insert(Box::new(Inflate::new(false, 15)))
             }
         };
         if core::mem::take(&mut self.unprimed) {
@@ -308,7 +312,7 @@ impl Codec {
         let fits = |c: &Compressor| c.bits == self.send_bits && c.level == self.level;
         if self.compressor.is_none()
             && self.send_reset
-            && spare.compressor.as_ref().is_some_and(fits)
+            && spare.compressor.as_deref().is_some_and(fits)
         {
             self.compressor = spare.compressor.take();
         }
