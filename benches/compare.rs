@@ -31,7 +31,8 @@
 //!   context takeover, so every message is compressed on its own). `zlib_rs` is the backend
 //!   alone on the same bytes: inflating each message's payload with its tail, or deflating
 //!   each payload with a sync flush and a reset (`zlib_rs_utf8`: inflating, then validating
-//!   each message as UTF-8 once, as RFC 6455 requires); `yawc` is yawc 0.5 on the same backend
+//!   each message as UTF-8 once, as RFC 6455 requires); `miniz_oxide` the other `no_std`
+//!   backend doing the same inflate or deflate; `yawc` is yawc 0.5 on the same backend
 //!   (flate2 over zlib-rs) with the same parameters, over an in-memory stream.
 //!
 //! Correctness is checked once per benchmark, outside the timed loop: the decoded payloads
@@ -630,6 +631,24 @@ mod deflate {
                 }
             };
             group.bench_function("zlib_rs_utf8", |b| b.iter(|| raw_utf8(&mut out)));
+            // The other no_std backend, for the choice of backend: the same inflate.
+            let mut miniz =
+                miniz_oxide::inflate::stream::InflateState::new_boxed(miniz_oxide::DataFormat::Raw);
+            let mut miniz_inflate = |out: &mut [u8]| {
+                for p in &payloads {
+                    let r = miniz_oxide::inflate::stream::inflate(
+                        &mut miniz,
+                        p,
+                        out,
+                        miniz_oxide::MZFlush::Sync,
+                    );
+                    assert!(r.status.is_ok());
+                    black_box(&out[..r.bytes_written]);
+                }
+            };
+            miniz_inflate(&mut out);
+            assert_eq!(&out[..size], text.as_bytes());
+            group.bench_function("miniz_oxide", |b| b.iter(|| miniz_inflate(&mut out)));
 
             let stream = MemStream::new(pristine.clone());
             let mut ws = yawc::WebSocket::from_stream_with_extensions(
@@ -710,6 +729,25 @@ mod deflate {
             };
             raw(&mut raw_out);
             group.bench_function("zlib_rs", |b| b.iter(|| raw(&mut raw_out)));
+            // The other no_std backend at the same level (its window is always 15 bits: it
+            // cannot honour a smaller one).
+            let mut miniz = miniz_oxide::deflate::core::CompressorOxide::new(0);
+            miniz.set_format_and_level(miniz_oxide::DataFormat::Raw, 1);
+            let mut miniz_deflate = |out: &mut [u8]| {
+                for _ in 0..count {
+                    let r = miniz_oxide::deflate::stream::deflate(
+                        &mut miniz,
+                        text.as_bytes(),
+                        out,
+                        miniz_oxide::MZFlush::Sync,
+                    );
+                    assert!(r.status.is_ok() && r.bytes_consumed == text.len());
+                    black_box(&out[..r.bytes_written]);
+                    miniz.reset();
+                }
+            };
+            miniz_deflate(&mut raw_out);
+            group.bench_function("miniz_oxide", |b| b.iter(|| miniz_deflate(&mut raw_out)));
 
             let mut ws = yawc::WebSocket::from_stream_with_extensions(
                 MemStream::new(Vec::new()),
