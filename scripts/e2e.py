@@ -129,10 +129,12 @@ def echo_round(server, connections, size, seconds):
     return result
 
 
-def idle_round(server, connections, hold):
+def idle_round(server, connections, hold, clients=None):
+    """Resident memory per connection of `server` while `connections` idle clients are open:
+    the load generator's, or the command `clients` (which prints "ready N" once they are)."""
     before = rss_kib(server.proc.pid)
-    cmd = [os.path.join(EXAMPLES, "bench_load"), "idle", f"127.0.0.1:{server.port}",
-           str(connections), str(hold)]
+    cmd = clients or [os.path.join(EXAMPLES, "bench_load"), "idle", f"127.0.0.1:{server.port}",
+                      str(connections), str(hold)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -140,25 +142,6 @@ def idle_round(server, connections, hold):
             raise RuntimeError(f"idle load failed: {line!r} {proc.stderr.read()[-2000:]}")
         opened = int(line.split()[1])
         time.sleep(1.0)  # let every server task settle into waiting for input
-        after = rss_kib(server.proc.pid)
-    finally:
-        proc.wait(timeout=hold + 60)
-    return {"connections": opened, "rss_before_kib": before, "rss_after_kib": after,
-            "kib_per_connection": (after - before) / max(opened, 1)}
-
-
-def deflate_idle_round(server, connections, hold):
-    """Like idle_round, with Python clients that negotiate compression and each exchange one
-    compressed message first."""
-    before = rss_kib(server.proc.pid)
-    cmd = [PYTHON, PEERS, "idle", str(server.port), str(connections), str(hold)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        if not line.startswith("ready"):
-            raise RuntimeError(f"deflate idle load failed: {line!r} {proc.stderr.read()[-2000:]}")
-        opened = int(line.split()[1])
-        time.sleep(1.0)
         after = rss_kib(server.proc.pid)
     finally:
         proc.wait(timeout=hold + 120)
@@ -180,7 +163,10 @@ def deflate_idle(connections):
     for name, argv, port in servers:
         server = Server(None, port, argv)
         try:
-            row = {"server": name, **deflate_idle_round(server, connections, 3)}
+            # Python clients that negotiate compression and each exchange one compressed
+            # message first.
+            clients = [PYTHON, PEERS, "idle", str(port), str(connections), "3"]
+            row = {"server": name, **idle_round(server, connections, 3, clients)}
         finally:
             server.stop()
         rows.append(row)
