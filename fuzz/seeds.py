@@ -82,6 +82,11 @@ SEEDS = {
         "raw-offer": inflate(offer=0x80, raw=b"permessage-deflate; client_max_window_bits=10")
         + op(14, CHAT) + op(6, b"ping", head=0x89),
         "rsv1-on-control": inflate() + op(6, b"x", head=0xC9) + op(14, CHAT),
+        # Found by the fuzzer: 15-bit windows, so the copy of the window kept for context
+        # takeover grew (by doubling) past the window and the heap past its bound.
+        "regression-window-copy": bytes.fromhex(
+            "030707040001010000000f00002d2e2f30313233343536373839413a3c3e3b403d3f42434445464748494a4b4c4d4e4f505152535455565758595a0a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292aadaeafb0b1b2b3b4b5b6b7b8b928292aadae0b0c0d0e0f1011121314b9babbbcbdbe7ec0c1c2ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffc3c4c5c6c7"
+        ),
     },
     "frame_decoder": {
         "rfc-masked": decoder() + conversation(True),

@@ -113,6 +113,9 @@ impl History {
         let bytes = &bytes[bytes.len().saturating_sub(self.window)..];
         if self.ring.len() < self.window {
             let take = bytes.len().min(self.window - self.ring.len());
+            // Grown by doubling, but never past the window: the copy is bounded by it.
+            let want = (self.ring.len() + take).max(self.ring.capacity() * 2).min(self.window);
+            self.ring.reserve_exact(want - self.ring.len());
             self.ring.extend_from_slice(&bytes[..take]);
             self.push_full(&bytes[take..]);
         } else {
@@ -357,6 +360,7 @@ mod tests {
                 all.extend_from_slice(&bytes);
                 let start = all.len().saturating_sub(window);
                 assert_eq!(history.in_order(), &all[start..], "window {window}, step {i}");
+                assert!(history.ring.capacity() <= window, "the copy never outgrows the window");
             }
         }
         let mut none = History::new(0);
