@@ -401,6 +401,24 @@ fn malformed_offers_are_declined_and_the_handshake_succeeds() {
     assert_eq!(server.compression().map(|p| p.server_max_window_bits), Some(8));
 }
 
+#[test]
+fn offers_spread_over_several_headers_are_taken_in_order() {
+    let mut server = Connection::server(Config::new(), T0);
+    let mut request = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+        Sec-WebSocket-Extensions: x-other, permessage-deflate; server_max_window_bits=99\r\n\
+        Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n\
+        Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        .to_vec();
+    assert!(matches!(server.receive(&mut request, T0).unwrap().event, Some(Event::Request(_))));
+    let mut out = [0; 1024];
+    let n = server.accept(&Accept::new(), &mut out, T0).unwrap().len();
+    let response = String::from_utf8(out[..n].to_vec()).unwrap();
+    // The malformed first offer is declined; the second header's is taken.
+    assert!(response.contains("server_max_window_bits=10"), "{response}");
+    assert_eq!(server.compression().map(|p| p.server_max_window_bits), Some(10));
+}
+
 /// A client with `config` after its request went out, and the key it sent.
 fn client(config: Config) -> (Connection, String) {
     let request = ClientRequest::new("example.com", "/chat");
