@@ -319,13 +319,14 @@ pub use crate::handshake::{Accept, ClientRequest, Header, Reject, Request, Respo
 #[cfg(feature = "deflate")]
 pub use crate::handshake::{DeflateConfig, DeflateMode, DeflateParams, DeflateResponseError};
 // The connection.
-pub use crate::connection::config::{Config, MIN_RECEIVE_BUFFER};
+pub use crate::connection::config::{Config, SendQueueFull, MIN_RECEIVE_BUFFER};
 pub use crate::connection::{
     Connection, Event, Fragment, Message, MessageKind, Received, Role, State, Transmit, Written,
 };
 // Buffers.
 pub use crate::buffer::reassemble::{OwnedMessage, Reassembler};
 pub use crate::buffer::recv::RecvBuffer;
+pub use crate::buffer::shared::{Encoding, SharedMessage, SharedSend};
 // The I/O layer: what every adapter shares.
 pub use crate::io::error::{AdapterError, DefaultTransportError};
 pub use crate::io::owned::{Decision, HttpResponse, Incoming, Outgoing};

@@ -137,7 +137,7 @@ async fn sending_to_a_peer_that_never_reads_applies_backpressure() {
             }
         };
         // Bounded: the socket buffers plus the queue, not everything that was offered.
-        assert!(blocked && sent <= ws::SEND_QUEUE + 64, "{sent} messages were accepted");
+        assert!(blocked && sent <= 64, "{sent} messages were accepted");
         drop(stalled);
     })
     .await;
@@ -260,6 +260,179 @@ async fn fed_messages_wait_for_a_flush_and_a_drop_finishes_them() {
         }
         assert_eq!(client.recv().await.unwrap(), None);
         server.await.unwrap();
+    })
+    .await;
+}
+
+/// A server that accepts `n` connections with `config` and returns their split halves.
+async fn accept_split(
+    listener: &TcpListener,
+    config: &Config,
+    n: usize,
+) -> Vec<(ws::ReadHalf, ws::WriteHalf)> {
+    let mut halves = Vec::new();
+    for _ in 0..n {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let socket = ws::accept_with(tcp, config.clone(), |_| Decision::accept()).await.unwrap();
+        halves.push(socket.split());
+    }
+    halves
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_goes_to_every_connection_by_reference() {
+    bounded(30, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients = tokio::spawn(async move {
+            let mut clients = Vec::new();
+            for _ in 0..3 {
+                clients.push(connect(addr, Config::new()).await);
+            }
+            clients
+        });
+        let server = accept_split(&listener, &Config::new(), 3).await;
+        let mut clients = clients.await.unwrap();
+        let messages: Vec<_> = (0..50)
+            .map(|i| wsmachine::SharedMessage::text(&format!("{i} {}", "x".repeat(i * 100))))
+            .collect();
+        for message in &messages {
+            for (_, writer) in &server {
+                writer.try_send(Outgoing::Shared(message.clone())).unwrap();
+            }
+        }
+        for client in &mut clients {
+            for i in 0..50 {
+                let expected = format!("{i} {}", "x".repeat(i * 100));
+                assert_eq!(client.recv().await.unwrap(), Some(Incoming::Text(expected)));
+            }
+        }
+        // Written, the connections let go of the shared frames (a moment after the client
+        // has the bytes): one copy was ever held.
+        for message in &messages {
+            for _ in 0..100 {
+                if message.handles() == 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(message.handles(), 1);
+            // The plain frame, and (with compression negotiated, the default with the
+            // `deflate` feature, from 64 bytes) one compressed frame for all three.
+            let compressed = cfg!(feature = "deflate") && message.payload().len() >= 64;
+            assert_eq!(message.encodings(), 1 + usize::from(compressed));
+        }
+        drop(server);
+    })
+    .await;
+}
+
+/// A client that completes the handshake and never reads.
+async fn stalled_client(addr: SocketAddr) -> TcpStream {
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled.write_all(REQUEST).await.unwrap();
+    stalled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_is_closed_with_1008_and_the_others_do_not_wait() {
+    bounded(60, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limit = 256 * 1024;
+        let config = Config::new().send_queue(limit, wsmachine::SendQueueFull::Close);
+        let stalled = tokio::spawn(stalled_client(addr));
+        let mut halves = accept_split(&listener, &config, 1).await;
+        let fast = tokio::spawn(async move { connect(addr, Config::new()).await });
+        halves.extend(accept_split(&listener, &config, 1).await);
+        let _stalled = stalled.await.unwrap();
+        let mut fast = fast.await.unwrap();
+        let payload = vec![7u8; 64 * 1024];
+        let (mut slow_reader, slow_writer) = halves.remove(0);
+        let (_fast_reader, fast_writer) = halves.remove(0);
+        let mut overflowed_at = None;
+        for i in 0..2_000 {
+            let message = wsmachine::SharedMessage::binary(&payload);
+            fast_writer.try_send(Outgoing::Shared(message.clone())).unwrap();
+            // The fast client reads each message as it comes, whatever the slow one does.
+            assert_eq!(fast.recv().await.unwrap(), Some(Incoming::Binary(payload.clone())));
+            assert!(slow_writer.queued() <= limit + 64 * 1024 + 64, "{}", slow_writer.queued());
+            match slow_writer.try_send(Outgoing::Shared(message)) {
+                Ok(()) => {}
+                Err(wsmachine::AdapterError::SendQueueFull) => {
+                    overflowed_at = Some(i);
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let at = overflowed_at.expect("the queue never filled for a peer that does not read");
+        assert!(at > 3, "the kernel's buffers and the queue took some first ({at})");
+        // Closing with 1008: nothing more can be sent; the fast client goes on.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(
+            slow_writer.try_send(Outgoing::text("late")),
+            Err(wsmachine::AdapterError::Closed)
+        ));
+        fast_writer.try_send(Outgoing::text("still here")).unwrap();
+        assert_eq!(fast.recv().await.unwrap(), Some(Incoming::Text("still here".into())));
+        // The slow one's close is on its way behind what it was already owed; its reader
+        // reports the end once the close deadline cuts it off (it never answers).
+        drop(slow_writer);
+        drop(_stalled);
+        while let Ok(Some(_)) = slow_reader.recv().await {}
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_drop_policy_a_slow_reader_misses_messages_and_stays_open() {
+    bounded(60, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limit = 128 * 1024;
+        let config = Config::new().send_queue(limit, wsmachine::SendQueueFull::Drop);
+        let client = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let host = addr.to_string();
+            let request = ClientRequest::new(&host, "/");
+            ws::connect(tcp, &request, Config::new()).await.unwrap().0
+        });
+        let (_reader, mut writer) = accept_split(&listener, &config, 1).await.remove(0);
+        let mut client = client.await.unwrap();
+        let payload = vec![1u8; 32 * 1024];
+        let mut dropped = 0;
+        // The client reads nothing while 1,000 messages (32 MiB) are offered.
+        for _ in 0..1_000 {
+            match writer.try_send(Outgoing::Shared(wsmachine::SharedMessage::binary(&payload))) {
+                Ok(()) => {}
+                Err(wsmachine::AdapterError::SendQueueFull) => dropped += 1,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(writer.queued() <= limit + 32 * 1024 + 64);
+        }
+        assert!(dropped > 0, "the queue never filled");
+        let expected = payload.clone();
+        let reading = tokio::spawn(async move {
+            let mut received = 0;
+            loop {
+                match client.recv().await.unwrap() {
+                    Some(Incoming::Binary(data)) => {
+                        assert_eq!(data, expected);
+                        received += 1;
+                    }
+                    Some(Incoming::Text(text)) if text == "end" => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+            (received, client)
+        });
+        // `send` waits for room (the client reads again now): it is not dropped.
+        writer.send(Outgoing::text("end")).await.unwrap();
+        let (received, mut client) = reading.await.unwrap();
+        assert_eq!(received + dropped, 1_000, "every message either arrived or was dropped");
+        writer.try_send(Outgoing::text("open")).unwrap();
+        assert_eq!(client.recv().await.unwrap(), Some(Incoming::Text("open".into())));
     })
     .await;
 }

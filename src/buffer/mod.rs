@@ -6,3 +6,4 @@ pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod reassemble;
 pub(crate) mod recv;
+pub(crate) mod shared;

@@ -18,8 +18,12 @@ use core::fmt;
 
 use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status, Strategy};
 
+#[cfg(feature = "std")]
+use super::message::RSV1;
 use super::Role;
 use crate::handshake::{DeflateConfig, DeflateParams};
+#[cfg(feature = "std")]
+use crate::wire::frame::{FrameHeader, Opcode};
 
 /// The four bytes a sender removes from the end of each compressed message and the receiver
 /// appends before inflating it (RFC 7692 §7.2.1, §7.2.2): an empty stored block's `LEN` and
@@ -244,6 +248,32 @@ impl Codec {
                 None
             }
         }
+    }
+
+    /// Whether this end compresses every message afresh (no context takeover): its
+    /// compressed frames depend only on the message, the window and the level.
+    pub(super) fn sends_without_context(&self) -> bool {
+        self.send_reset
+    }
+
+    /// The window this end compresses with.
+    #[cfg(feature = "std")]
+    pub(super) fn send_bits(&self) -> u8 {
+        self.send_bits
+    }
+
+    /// One whole compressed server frame (RSV1 set) of `payload`, in its own allocation, for
+    /// a message shared by many connections. `None` if compressing failed.
+    #[cfg(feature = "std")]
+    pub(super) fn compress_frame(&mut self, opcode: Opcode, payload: &[u8]) -> Option<Box<[u8]>> {
+        let mut body = alloc::vec![0; Self::bound(payload.len())];
+        let len = self.compress(payload, &mut body)?;
+        let header =
+            FrameHeader { fin: true, rsv: RSV1, opcode, mask: None, payload_len: len as u64 };
+        let mut frame = alloc::vec![0; header.encoded_len() + len];
+        let at = header.encode(&mut frame)?;
+        frame[at..].copy_from_slice(&body[..len]);
+        Some(frame.into_boxed_slice())
     }
 
     /// Inflates as much of `input` into `output` as fits. A final block (BFINAL) ends the

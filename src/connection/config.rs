@@ -21,6 +21,7 @@ use crate::time::Duration;
 /// | [`keepalive_interval`](Self::keepalive_interval) | off | pings cost traffic on every idle connection; turn on to detect dead peers |
 /// | [`pong_timeout`](Self::pong_timeout) | 20 s | with keepalive on: time for the peer to answer, generous for slow mobile links |
 /// | [`idle_timeout`](Self::idle_timeout) | off | whether silence is acceptable is the application's policy |
+/// | [`send_queue`](Self::send_queue) | 2 MiB, then close with 1008 | what a reader that stops reading can make the sender hold: more than one largest message, far below memory |
 /// | `deflate` (feature `deflate`) | on, see [`DeflateConfig`](crate::DeflateConfig) | every browser offers permessage-deflate; the defaults keep an idle connection's cost small |
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Config {
@@ -36,6 +37,8 @@ pub struct Config {
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) pong_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) send_queue_limit: usize,
+    pub(crate) send_queue_full: SendQueueFull,
     #[cfg(feature = "deflate")]
     pub(crate) deflate: crate::handshake::DeflateConfig,
 }
@@ -44,6 +47,19 @@ impl Default for Config {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// What happens to a message offered without waiting (a broadcast's `try_send`) when the
+/// connection's send queue is full: the peer reads more slowly than messages come.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum SendQueueFull {
+    /// The message is dropped for this peer (the sender is told); the connection stays open.
+    /// For feeds where a newer message supersedes an older one.
+    Drop,
+    /// The connection is closed with 1008 (policy violation) and what was still waiting to
+    /// be taken is dropped, so a peer never misses a message without knowing it. The default.
+    Close,
 }
 
 /// The smallest receive buffer the machine accepts: a whole control frame (125 bytes of
@@ -72,6 +88,8 @@ impl Config {
             keepalive_interval: None,
             pong_timeout: Duration::from_secs(20),
             idle_timeout: None,
+            send_queue_limit: 2 << 20,
+            send_queue_full: SendQueueFull::Close,
             #[cfg(feature = "deflate")]
             deflate: crate::handshake::DeflateConfig::new(),
         }
@@ -178,6 +196,28 @@ impl Config {
     pub const fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
         self
+    }
+
+    /// The most bytes of outgoing messages a connection holds for a peer that reads
+    /// slowly, and what a sender that does not wait gets past it. It bounds the queue of a
+    /// split connection's [`WriteHalf`](crate::tokio::WriteHalf): `try_send` applies `full`
+    /// (drop the message, or close the connection with 1008), while `send` waits for room.
+    /// A message is always taken into an empty queue, so the bound is this limit plus one
+    /// message. Frames shared by a broadcast count in full, though they are not copied.
+    pub const fn send_queue(mut self, limit: usize, full: SendQueueFull) -> Self {
+        self.send_queue_limit = limit;
+        self.send_queue_full = full;
+        self
+    }
+
+    /// The send queue's limit, in bytes (see [`send_queue`](Self::send_queue)).
+    pub const fn send_queue_limit(&self) -> usize {
+        self.send_queue_limit
+    }
+
+    /// What a sender that does not wait gets once the send queue is full.
+    pub const fn send_queue_full(&self) -> SendQueueFull {
+        self.send_queue_full
     }
 
     /// permessage-deflate (RFC 7692) policy and settings: whether it is offered, accepted or

@@ -2,6 +2,7 @@
 //! protocol owes the peer.
 
 use super::{Connection, MessageKind, Phase, Role, Transmit, Transport, Written};
+use crate::buffer::shared::{Encoding, SharedMessage, SharedSend};
 use crate::error::UsageError;
 use crate::handshake::{self, Accept, Reject};
 use crate::time::Instant;
@@ -107,6 +108,91 @@ impl Connection {
             return self.write_compressed(opcode, data, out);
         }
         self.write_frame(opcode, data, true, out)
+    }
+
+    /// Server: sends `message`, encoded once for many connections (a broadcast), as one
+    /// frame: writes the bytes owed ahead of it into `out`, and says which of the message's
+    /// shared encodings to write right after them ([`SharedSend::Frame`]): nothing of the
+    /// payload is copied. Only a connection that compresses with context takeover (or
+    /// compresses without `std`) encodes the message into `out` for itself
+    /// ([`SharedSend::Encoded`]); `out` then needs
+    /// [`encoded_len`](Self::encoded_len)`(payload length)` bytes.
+    ///
+    /// A client masks every frame with its own key, so it cannot share one
+    /// ([`UsageError::WrongRole`]).
+    pub fn send_shared(
+        &mut self,
+        message: &SharedMessage,
+        out: &mut [u8],
+    ) -> Result<SharedSend, UsageError> {
+        if self.role == Role::Client {
+            return Err(UsageError::WrongRole);
+        }
+        self.check_can_send_data()?;
+        if self.sending.is_some() {
+            return Err(UsageError::MessageInProgress);
+        }
+        #[allow(unused_mut)]
+        let mut encoding = Encoding::Plain;
+        #[cfg(not(feature = "deflate"))]
+        let _ = message;
+        #[cfg(feature = "deflate")]
+        if self.compresses(message.payload().len()) {
+            match self.shared_compressed(message) {
+                Some(compressed) => encoding = compressed,
+                None => {
+                    let opcode = match message.kind() {
+                        MessageKind::Text => Opcode::Text,
+                        MessageKind::Binary => Opcode::Binary,
+                    };
+                    let written = self.send_message(opcode, message.payload(), out)?;
+                    return Ok(SharedSend::Encoded(written));
+                }
+            }
+        }
+        let required = self.owed_len();
+        if out.len() < required {
+            return Err(UsageError::BufferTooSmall { required });
+        }
+        let at = self.write_owed(out);
+        Ok(SharedSend::Frame { written: Written(at), encoding })
+    }
+
+    /// Whether a shared message of `len` bytes goes out as one of its shared encodings
+    /// (rather than compressed for this connection alone).
+    pub(crate) fn shares_encoding_of(&self, len: usize) -> bool {
+        #[cfg(feature = "deflate")]
+        if self.compresses(len) {
+            return cfg!(feature = "std")
+                && self.codec.as_deref().is_some_and(|codec| codec.sends_without_context());
+        }
+        let _ = len;
+        true
+    }
+
+    /// The compressed encoding of `message` this connection sends, made with its compressor
+    /// if no connection with the same window made it yet; `None` when this end keeps context
+    /// takeover (its frames depend on its own history), or without `std`.
+    #[cfg(feature = "deflate")]
+    fn shared_compressed(&mut self, message: &SharedMessage) -> Option<Encoding> {
+        #[cfg(feature = "std")]
+        {
+            let codec = self.codec.as_deref_mut().filter(|c| c.sends_without_context())?;
+            let bits = codec.send_bits();
+            let made = message
+                .compressed_with(bits, |opcode, payload| codec.compress_frame(opcode, payload));
+            // Should compressing fail, the message goes uncompressed (RFC 7692 lets any
+            // message go so).
+            Some(match made {
+                Some(_) => Encoding::Deflate { window_bits: bits },
+                None => Encoding::Plain,
+            })
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let _ = message;
+            None
+        }
     }
 
     /// Whether a whole message of `len` bytes sent now with

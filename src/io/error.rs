@@ -37,6 +37,10 @@ pub enum AdapterError<E = DefaultTransportError> {
     },
     /// The connection is closed: nothing more can be sent.
     Closed,
+    /// The connection's send queue is full (the peer reads more slowly than messages come):
+    /// the message was not queued. With [`SendQueueFull::Close`](crate::SendQueueFull) the
+    /// connection is being closed with 1008 as well.
+    SendQueueFull,
     /// The URL is not a `ws://host[:port]/path` URL (or it is `wss://`, which needs a TLS
     /// stream: connect one yourself and call `connect`).
     InvalidUrl(String),
@@ -63,6 +67,7 @@ impl<E: fmt::Display> fmt::Display for AdapterError<E> {
             }
             Self::Rejected { status } => write!(f, "upgrade request rejected with HTTP {status}"),
             Self::Closed => f.write_str("the WebSocket connection is closed"),
+            Self::SendQueueFull => f.write_str("the WebSocket connection's send queue is full"),
             Self::InvalidUrl(url) => write!(f, "not a ws:// URL: {url:?}"),
         }
     }

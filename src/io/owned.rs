@@ -6,6 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::buffer::reassemble::OwnedMessage;
+use crate::buffer::shared::SharedMessage;
 use crate::connection::{send, MessageKind};
 use crate::error::UsageError;
 #[cfg(doc)]
@@ -80,6 +81,9 @@ pub enum Outgoing {
     /// Starts (or answers) the closing handshake with a code and a reason of at most 123
     /// bytes. Nothing can be sent after it.
     Close(CloseCode, String),
+    /// Server: a whole message encoded once for many connections (a broadcast); its frame is
+    /// written by reference, never copied per connection (see [`SharedMessage`]).
+    Shared(SharedMessage),
 }
 
 impl Outgoing {

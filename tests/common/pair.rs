@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 
 use wsmachine::{
     Accept, ClientRequest, CloseFrame, Config, Connection, Duration, Error, Event, Instant,
-    OwnedMessage, Reassembler, RecvBuffer, State, Transmit, Written,
+    OwnedMessage, Reassembler, RecvBuffer, SharedMessage, SharedSend, State, Transmit, UsageError,
+    Written,
 };
 
 /// An event, owned, as the tests record it.
@@ -209,6 +210,23 @@ impl Pair {
             to.inbox.push_back((now + latency, Wire::Bytes(from.out[..n].to_vec())));
         }
         Ok(n)
+    }
+
+    /// Server: sends a message shared with other connections, putting on the wire what the
+    /// command wrote and then the shared frame it names. Returns what the command said.
+    pub fn send_shared(&mut self, message: &SharedMessage) -> Result<SharedSend, UsageError> {
+        let now = self.now;
+        let latency = self.link.latency;
+        let (from, to) = self.split(Side::Server);
+        let sent = from.conn.send_shared(message, &mut from.out)?;
+        let mut bytes = from.out[..sent.written().len()].to_vec();
+        if let SharedSend::Frame { encoding, .. } = sent {
+            bytes.extend_from_slice(message.frame(encoding).expect("the encoding was made"));
+        }
+        if !bytes.is_empty() {
+            to.inbox.push_back((now + latency, Wire::Bytes(bytes)));
+        }
+        Ok(sent)
     }
 
     fn split(&mut self, side: Side) -> (&mut Endpoint, &mut Endpoint) {

@@ -3,6 +3,7 @@
 
 use super::Driver;
 use crate::buffer::output::ZERO_COPY_MIN;
+use crate::buffer::shared::{shared_need, SharedMessage, SharedSend};
 use crate::connection::{Connection, MessageKind, Role, Written};
 use crate::error::UsageError;
 use crate::io::owned::Outgoing;
@@ -25,7 +26,22 @@ impl Driver {
                 self.command(payload.len(), |c, out| c.send_pong(payload, out))
             }
             Outgoing::Close(code, reason) => self.close(*code, reason, now),
+            Outgoing::Shared(message) => self.send_shared(message),
         }
+    }
+
+    /// Queues a message shared with other connections: a reference to its frame, not a
+    /// copy (unless this connection compresses it for itself).
+    pub(crate) fn send_shared(&mut self, message: &SharedMessage) -> Result<(), UsageError> {
+        let conn = &mut self.conn;
+        let need = shared_need(conn, message);
+        let output = &mut self.core.output;
+        let sent =
+            output.command_with(need, |out| conn.send_shared(message, out), SharedSend::written)?;
+        if let SharedSend::Frame { encoding, .. } = sent {
+            output.push_shared(message.clone(), encoding);
+        }
+        Ok(())
     }
 
     /// Queues `message`, which the caller gives up: with `vectored` (the adapter writes

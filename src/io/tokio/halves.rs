@@ -4,22 +4,18 @@
 use alloc::sync::Arc;
 use core::future::poll_fn;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll};
-use std::io;
 
 use futures_channel::mpsc;
 use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
 
+use crate::connection::config::SendQueueFull;
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
 use crate::wire::close::CloseCode;
-
-/// How many outgoing messages may wait for the connection task (beyond the one it is
-/// writing); past that, sending waits.
-pub const SEND_QUEUE: usize = 8;
 
 /// How many received items may wait for the reader; past that, the connection task stops
 /// reading from the stream.
@@ -34,24 +30,73 @@ pub struct ReadHalf {
 
 /// The sending half of a [`WebSocket`](super::WebSocket).
 ///
+/// Its queue is bounded in bytes by [`Config::send_queue`](crate::Config::send_queue):
+/// [`send`](Self::send) and the `Sink` wait for room, [`try_send`](Self::try_send) (for a
+/// broadcast, where one slow peer must not hold up the others) never waits and applies the
+/// configured [`SendQueueFull`] policy instead.
+///
 /// Dropping it starts the closing handshake with 1000 if the connection is still open (the
 /// [`ReadHalf`] then sees the peer's close and the end): keep it while the connection should
 /// stay open.
 #[derive(Debug)]
 pub struct WriteHalf {
-    pub(super) outgoing: mpsc::Sender<Outgoing>,
+    pub(super) outgoing: mpsc::UnboundedSender<Outgoing>,
     pub(super) shared: Arc<Shared>,
 }
 
 /// What the halves and the connection task share, lock-free.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Shared {
     /// Set by the connection task once no more data can be sent.
     pub(super) closing: AtomicBool,
     /// Set by the reader when it waits for an item; the task decodes the next one only then.
     pub(super) wanted: AtomicBool,
-    /// The connection task, to wake when the reader wants an item.
+    /// The connection task, to wake when the reader wants an item or the queue overflowed.
     pub(super) task: AtomicWaker,
+    /// The writer, to wake when the queue has room again.
+    pub(super) writer: AtomicWaker,
+    /// Bytes of messages in the channel, not yet taken by the task.
+    pub(super) queued: AtomicUsize,
+    /// Bytes the task took and has not written yet.
+    pub(super) unsent: AtomicUsize,
+    /// Set by `try_send` when the queue overflowed under [`SendQueueFull::Close`].
+    pub(super) overflowed: AtomicBool,
+    pub(super) limit: usize,
+    pub(super) full: SendQueueFull,
+}
+
+impl Shared {
+    pub(super) fn new(limit: usize, full: SendQueueFull) -> Self {
+        Self {
+            closing: AtomicBool::new(false),
+            wanted: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+            writer: AtomicWaker::new(),
+            queued: AtomicUsize::new(0),
+            unsent: AtomicUsize::new(0),
+            overflowed: AtomicBool::new(false),
+            limit,
+            full,
+        }
+    }
+
+    /// Bytes waiting in all: in the channel and in the task's output.
+    fn waiting(&self) -> usize {
+        self.queued.load(Ordering::Acquire) + self.unsent.load(Ordering::Acquire)
+    }
+}
+
+/// What a queued message is charged against the send queue's limit: its payload, and a
+/// frame header and the queue's own bookkeeping.
+pub(super) fn cost(message: &Outgoing) -> usize {
+    let payload = match message {
+        Outgoing::Text(text) => text.len(),
+        Outgoing::Binary(data) | Outgoing::Ping(data) | Outgoing::Pong(data) => data.len(),
+        Outgoing::Fragment { payload, .. } => payload.len(),
+        Outgoing::Close(_, reason) => reason.len() + 2,
+        Outgoing::Shared(message) => message.payload().len(),
+    };
+    payload + 64
 }
 
 impl ReadHalf {
@@ -70,33 +115,44 @@ impl ReadHalf {
 }
 
 impl WriteHalf {
-    /// Waits until a message can be queued without waiting. Cancel-safe.
+    /// Waits until the send queue has room (fewer bytes wait than its limit). Cancel-safe.
     pub async fn ready(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await
     }
 
-    /// Queues `message` if there is room right now (after [`ready`](Self::ready)); fails
-    /// with an I/O error of kind `WouldBlock` when the queue is full.
-    pub fn try_send(&mut self, message: Outgoing) -> Result<(), Error> {
+    /// Queues `message` without waiting: the call a broadcast makes for each recipient.
+    ///
+    /// When the send queue is full (a peer reading more slowly than messages come), the
+    /// message is not queued and [`Error::SendQueueFull`] is returned; under
+    /// [`SendQueueFull::Close`] (the default) the connection is also closed with 1008 and what
+    /// still waited is dropped, under [`SendQueueFull::Drop`] it stays open. A message is
+    /// always taken into an empty queue, whatever its size.
+    pub fn try_send(&self, message: Outgoing) -> Result<(), Error> {
         self.check_open()?;
         message.check()?;
-        self.outgoing.try_send(message).map_err(|e| {
-            if e.is_disconnected() {
-                Error::Closed
-            } else {
-                Error::Io(io::ErrorKind::WouldBlock.into())
+        let cost = cost(&message);
+        let waiting = self.shared.waiting();
+        if waiting > 0 && waiting + cost > self.shared.limit {
+            if self.shared.full == SendQueueFull::Close {
+                self.shared.overflowed.store(true, Ordering::Release);
+                self.shared.task.wake();
             }
-        })
+            return Err(Error::SendQueueFull);
+        }
+        self.push(message, cost)
     }
 
-    /// Queues `message`, waiting for room while [`SEND_QUEUE`] messages wait. Fails with
-    /// [`Error::Closed`] once a close was sent or received (or the connection ended), and with
+    /// Queues `message`, waiting for room in the send queue. Fails with [`Error::Closed`]
+    /// once a close was sent or received (or the connection ended), and with
     /// [`Error::Usage`] for an invalid close code or an oversized control payload. A
     /// queued message is written in order; one queued just as the connection closes may be
     /// dropped. Not cancel-safe.
     pub async fn send(&mut self, message: Outgoing) -> Result<(), Error> {
         self.ready().await?;
-        self.try_send(message)
+        self.check_open()?;
+        message.check()?;
+        let cost = cost(&message);
+        self.push(message, cost)
     }
 
     /// Starts the closing handshake with `code` and `reason` (at most 123 bytes).
@@ -104,6 +160,19 @@ impl WriteHalf {
         let close = Outgoing::Close(code, reason.into());
         close.check()?;
         self.send(close).await
+    }
+
+    /// How many bytes wait to be written (in the queue and in the connection's output).
+    pub fn queued(&self) -> usize {
+        self.shared.waiting()
+    }
+
+    fn push(&self, message: Outgoing, cost: usize) -> Result<(), Error> {
+        self.shared.queued.fetch_add(cost, Ordering::AcqRel);
+        self.outgoing.unbounded_send(message).map_err(|_| {
+            self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
+            Error::Closed
+        })
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -116,7 +185,16 @@ impl WriteHalf {
 
     fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.check_open()?;
-        self.outgoing.poll_ready(cx).map_err(|_| Error::Closed)
+        if self.shared.waiting() < self.shared.limit {
+            return Poll::Ready(Ok(()));
+        }
+        self.shared.writer.register(cx.waker());
+        // The task may have made room between the check and the registration.
+        if self.shared.waiting() < self.shared.limit {
+            return Poll::Ready(Ok(()));
+        }
+        self.check_open()?;
+        Poll::Pending
     }
 }
 
@@ -135,28 +213,25 @@ impl Sink<Outgoing> for WriteHalf {
         self.poll_ready_inner(cx)
     }
 
-    fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
+    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
         self.check_open()?;
         item.check()?;
-        self.outgoing.start_send(item).map_err(|_| Error::Closed)
+        let cost = cost(&item);
+        self.push(item, cost)
     }
 
     /// Ready once queued messages are handed to the connection task (which writes them in
     /// order, as fast as the peer reads).
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Pin::new(&mut self.outgoing).poll_flush(cx).map_err(|_| Error::Closed)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
     }
 
     /// Starts the closing handshake with 1000 (if it has not started) and stops sending.
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if !self.shared.closing.load(Ordering::Acquire) {
-            match self.outgoing.poll_ready(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => {
-                    let _gone = self.outgoing.start_send(Outgoing::close(CloseCode::NORMAL));
-                }
-                Poll::Ready(Err(_)) => {}
-            }
+            let close = Outgoing::close(CloseCode::NORMAL);
+            let cost = cost(&close);
+            let _gone = self.push(close, cost);
         }
         self.outgoing.close_channel();
         Poll::Ready(Ok(()))

@@ -43,8 +43,11 @@
 //! - **Split halves.** [`WebSocket::split`] hands the stream and the connection to a
 //!   spawned **connection task** that talks to a [`ReadHalf`] and a [`WriteHalf`] through
 //!   two bounded channels, so the halves work from different tasks with no lock between
-//!   them. The writer's channel holds at most [`SEND_QUEUE`] messages (the task takes the
-//!   next only once the previous ones are written), and the task stops reading while
+//!   them. The writer's queue is bounded in bytes ([`Config::send_queue`], 2 MiB by default):
+//!   [`WriteHalf::send`] waits for room, [`WriteHalf::try_send`] never waits and, once the
+//!   queue is full, drops the message or closes the connection with 1008 as configured. The
+//!   task takes queued messages until a batch ([`WRITE_BATCH`]) waits to be written, and
+//!   writes them in one vectored write; it stops reading while
 //!   [`RECEIVE_QUEUE`] items wait for the reader, so TCP pushes back on the peer. The task
 //!   decodes the next message only when the reader waits for one, and only after taking
 //!   what the writer queued before that: a reply to a message goes out before the task looks
@@ -82,7 +85,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::TcpStream;
 use ::tokio::time::Instant as TokioInstant;
 
-pub use self::halves::{ReadHalf, WriteHalf, RECEIVE_QUEUE, SEND_QUEUE};
+pub use self::halves::{ReadHalf, WriteHalf, RECEIVE_QUEUE};
 pub use self::socket::{WebSocket, WRITE_BATCH};
 
 use self::handshake::handshake;

@@ -15,6 +15,9 @@ use crate::io::clock::Clock;
 use crate::io::driver::{Buffers, Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 
+/// The most slices one vectored write takes (Linux allows 1024).
+const WRITE_PARTS: usize = 64;
+
 std::thread_local! {
     /// The buffers the last connection that went idle on this thread gave up: the next one
     /// that needs buffers takes them, so a connection that waits between messages costs no
@@ -183,15 +186,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
         while self.driver.has_output() {
+            let vectored = self.stream.is_write_vectored();
             let stream = Pin::new(&mut self.stream);
-            let [head, tail, after] = self.driver.output_parts();
-            let written = if tail.is_empty() {
+            let mut parts = [&[][..]; WRITE_PARTS];
+            let n = if vectored { self.driver.output_parts(&mut parts) } else { 0 };
+            let written = if n <= 1 {
                 stream.poll_write(cx, self.driver.output())
             } else {
-                // A large message's payload, after its header, not copied (there is a tail
-                // only when the stream takes vectored writes).
-                let parts = [IoSlice::new(head), IoSlice::new(tail), IoSlice::new(after)];
-                stream.poll_write_vectored(cx, &parts)
+                // Frames queued behind each other (a large payload kept as it is, shared
+                // broadcast frames) leave in one write, none of them copied.
+                let slices: [IoSlice<'_>; WRITE_PARTS] =
+                    core::array::from_fn(|i| IoSlice::new(parts[i]));
+                stream.poll_write_vectored(cx, &slices[..n])
             };
             match written {
                 Poll::Ready(Ok(0)) => {

@@ -12,22 +12,24 @@ use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_channel::mpsc;
 use futures_core::Stream;
 
-use super::halves::{ReadHalf, Shared, WriteHalf, RECEIVE_QUEUE, SEND_QUEUE};
+use super::halves::{cost, ReadHalf, Shared, WriteHalf, RECEIVE_QUEUE};
 use super::pump::Io;
+use super::socket::WRITE_BATCH;
 use crate::io::driver::{Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
+use crate::wire::close::CloseCode;
 
 /// How many rounds the connection task makes per poll before yielding to other tasks.
 pub(super) const ROUNDS: usize = 32;
 
 /// The connection task of split halves (and of a dropped [`WebSocket`] finishing its
 /// closing handshake): owns the stream and the driver, and talks to the halves through two
-/// bounded channels.
+/// channels, the writer's bounded in bytes, the reader's in items.
 pub(super) struct Task<S> {
     io: Io<S>,
     /// Messages from the writer; `None` once every writer is gone.
-    commands: Option<mpsc::Receiver<Outgoing>>,
+    commands: Option<mpsc::UnboundedReceiver<Outgoing>>,
     /// Items for the reader; `None` once the reader is gone.
     incoming: Option<mpsc::Sender<Result<Incoming, Error>>>,
     /// Items waiting for room in the reader's queue.
@@ -42,12 +44,14 @@ pub(super) struct Task<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
     pub(super) fn new(io: Io<S>) -> Self {
+        let config = io.driver.connection().config();
+        let shared = Shared::new(config.send_queue_limit(), config.send_queue_full());
         Self {
             io,
             commands: None,
             incoming: None,
             pending: VecDeque::new(),
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(shared),
             commands_idle: true,
             reader_waits: false,
         }
@@ -55,7 +59,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
 
     /// Spawns the connection task and returns the halves that talk to it.
     pub(super) fn spawn(mut self) -> (ReadHalf, WriteHalf) {
-        let (command_tx, command_rx) = mpsc::channel(SEND_QUEUE.saturating_sub(1));
+        let (command_tx, command_rx) = mpsc::unbounded();
         let (incoming_tx, incoming_rx) = mpsc::channel(RECEIVE_QUEUE.saturating_sub(1));
         self.commands = Some(command_rx);
         self.incoming = Some(incoming_tx);
@@ -71,9 +75,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
     /// Halves of a connection that is over: the reader sees the end, the writer
     /// [`Error::Closed`].
     pub(super) fn closed_halves() -> (ReadHalf, WriteHalf) {
-        let (outgoing, _) = mpsc::channel(0);
+        let (outgoing, _) = mpsc::unbounded();
         let (_, incoming) = mpsc::channel(0);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(0, crate::SendQueueFull::Close));
         shared.closing.store(true, Ordering::Release);
         (ReadHalf { incoming, shared: Arc::clone(&shared) }, WriteHalf { outgoing, shared })
     }
@@ -99,47 +103,91 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
 
     /// Writes pending output. `true` if bytes were written (or the stream failed).
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> bool {
-        match self.io.poll_write_out(cx) {
+        let progress = match self.io.poll_write_out(cx) {
             Ok(progress) => progress,
             Err(e) => {
                 self.report(Err(e));
                 true
             }
+        };
+        if progress {
+            self.update_unsent();
+        }
+        progress
+    }
+
+    /// Publishes how many taken bytes are still unwritten, and wakes a writer waiting for
+    /// room once there is some.
+    fn update_unsent(&mut self) {
+        let unsent = self.io.driver.output_len();
+        self.shared.unsent.store(unsent, Ordering::Release);
+        let waiting = unsent + self.shared.queued.load(Ordering::Acquire);
+        if waiting < self.shared.limit || self.io.driver.is_closed() {
+            self.shared.writer.wake();
         }
     }
 
-    /// Takes the next message from the writer, once the output is written. `true` if one
-    /// was taken.
+    /// Takes messages from the writer into the output, until a batch's worth waits to be
+    /// written: frames queued while the peer was busy leave together, in one vectored write.
+    /// `true` if one was taken.
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
         self.commands_idle = false;
-        if self.io.driver.has_output() {
-            return false;
+        if self.shared.overflowed.swap(false, Ordering::AcqRel) {
+            self.overflow();
+            return true;
         }
-        let Some(commands) = &mut self.commands else {
-            self.commands_idle = true;
-            return false;
-        };
-        match Pin::new(commands).poll_next(cx) {
-            Poll::Ready(Some(message)) => {
-                let now = self.io.now();
-                // A message queued just before a close may find the connection closing;
-                // the writer was told through `closing`, so it is dropped.
-                let vectored = self.io.stream.is_write_vectored();
-                let _refused = self.io.driver.send_owned(message, now, vectored);
-                true
+        let mut taken = false;
+        loop {
+            if self.io.driver.output_len() >= WRITE_BATCH {
+                break;
             }
-            Poll::Ready(None) => {
-                // Every writer is gone: close normally if nobody did.
-                self.commands = None;
-                let now = self.io.now();
-                self.io.driver.close_if_open(now);
-                true
-            }
-            Poll::Pending => {
+            let Some(commands) = &mut self.commands else {
                 self.commands_idle = true;
-                false
+                break;
+            };
+            match Pin::new(commands).poll_next(cx) {
+                Poll::Ready(Some(message)) => {
+                    self.shared.queued.fetch_sub(cost(&message), Ordering::AcqRel);
+                    let now = self.io.now();
+                    // A message queued just before a close may find the connection closing;
+                    // the writer was told through `closing`, so it is dropped.
+                    let vectored = self.io.stream.is_write_vectored();
+                    let _refused = self.io.driver.send_owned(message, now, vectored);
+                    taken = true;
+                }
+                Poll::Ready(None) => {
+                    // Every writer is gone: close normally if nobody did.
+                    self.commands = None;
+                    let now = self.io.now();
+                    self.io.driver.close_if_open(now);
+                    taken = true;
+                    break;
+                }
+                Poll::Pending => {
+                    self.commands_idle = true;
+                    break;
+                }
             }
         }
+        if taken {
+            self.update_unsent();
+        }
+        taken
+    }
+
+    /// The send queue overflowed under [`SendQueueFull::Close`](crate::SendQueueFull): what
+    /// waits in the channel is dropped and the connection closed with 1008 (policy
+    /// violation), behind what was already taken, which is bounded by the limit.
+    fn overflow(&mut self) {
+        self.shared.closing.store(true, Ordering::Release);
+        if let Some(commands) = &mut self.commands {
+            while let Ok(message) = commands.try_recv() {
+                self.shared.queued.fetch_sub(cost(&message), Ordering::AcqRel);
+            }
+        }
+        let now = self.io.fresh_now();
+        let _closing = self.io.driver.close(CloseCode::POLICY_VIOLATION, "send queue full", now);
+        self.update_unsent();
     }
 
     /// Hands pending items to the reader. `false` while the reader's queue is full.
