@@ -296,6 +296,8 @@ mod io;
 mod time;
 mod wire;
 
+#[cfg(feature = "axum")]
+pub use crate::io::axum;
 #[cfg(feature = "std")]
 pub use crate::io::blocking;
 #[cfg(feature = "tokio")]

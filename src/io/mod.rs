@@ -14,6 +14,8 @@ pub(crate) mod driver;
 pub(crate) mod error;
 pub(crate) mod owned;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "std")]
 pub mod blocking;
 #[cfg(feature = "std")]

@@ -158,6 +158,40 @@ where
     Ok((WebSocket::new(io), response))
 }
 
+/// Server: a [`WebSocket`] over `stream` whose opening handshake was done elsewhere (over
+/// HTTP/2 as RFC 8441 describes, or by a framework that answered the upgrade): frames flow
+/// from the start, as with [`Connection::open_server`].
+pub fn open_server<S>(stream: S, config: Config) -> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let clock = Clock::new(TokioInstant::now());
+    let conn = Connection::open_server(config, clock.instant(TokioInstant::now()));
+    open_socket(stream, Driver::new(conn), clock)
+}
+
+/// Client: a [`WebSocket`] over `stream` whose opening handshake was done elsewhere (an
+/// HTTP/2 extended CONNECT, RFC 8441), with masking keys seeded from the operating system;
+/// as [`Connection::open_client`].
+pub fn open_client<S>(stream: S, config: Config) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let clock = Clock::new(TokioInstant::now());
+    let conn = Connection::open_client(config, os_seed()?, clock.instant(TokioInstant::now()));
+    Ok(open_socket(stream, Driver::new(conn), clock))
+}
+
+/// A [`WebSocket`] over `stream` for a connection whose opening handshake the driver has
+/// already done (the axum integration answers the request itself, then hands over the
+/// upgraded stream).
+pub(crate) fn open_socket<S>(stream: S, driver: Driver, clock: Clock<TokioInstant>) -> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    WebSocket::new(pump::Io { stream, driver, clock, sleep: None, now: None })
+}
+
 /// Client: connects a TCP stream to a `ws://host:port/path` URL and performs the handshake
 /// with [`connect`].
 pub async fn connect_url(url: &str, config: Config) -> Result<(WebSocket, HttpResponse), Error> {
