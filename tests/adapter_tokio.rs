@@ -436,3 +436,31 @@ async fn under_the_drop_policy_a_slow_reader_misses_messages_and_stays_open() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_connection_sends_the_close_its_failure_queued() {
+    // A message past the limit (compressed to a few kilobytes when deflate is negotiated, so
+    // the whole frame is in hand when the limit is hit): the connection task must write the
+    // 1009 it queued, though the failure asked for no read.
+    bounded(20, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut reader, _writer) = accept_split(&listener, &Config::new(), 1).await.remove(0);
+            let failure = reader.recv().await;
+            while let Ok(Some(_)) = reader.recv().await {}
+            failure
+        });
+        let mut client = connect(addr, Config::new()).await;
+        client.send(Outgoing::Text("x".repeat((1 << 20) + 1))).await.unwrap();
+        match client.recv().await.unwrap() {
+            Some(Incoming::Close(frame)) => assert_eq!(frame.code(), CloseCode::MESSAGE_TOO_BIG),
+            other => panic!("expected the 1009, got {other:?}"),
+        }
+        assert!(matches!(
+            server.await.unwrap(),
+            Err(wsmachine::AdapterError::Protocol(e)) if e.close_code() == Some(CloseCode::MESSAGE_TOO_BIG)
+        ));
+    })
+    .await;
+}

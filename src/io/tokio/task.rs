@@ -229,6 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         if !reader_waits || !writer_done {
             return false;
         }
+        let had_output = self.io.driver.has_output();
         match self.io.receive_step(Driver::next_incoming) {
             Step::Ready(Ok(Some(item))) => {
                 self.shared.wanted.store(false, Ordering::Release);
@@ -251,8 +252,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                     false
                 }
             },
-            // Writing and the transport's shutdown are the poll loop's.
-            Step::Io(Want::Write | Want::Shutdown) => false,
+            // Writing and the transport's shutdown are the poll loop's. Bytes this step
+            // queued (a pong, the close a failure sends) are progress: the loop goes round
+            // again to write them. Bytes that were already waiting are not: their write is
+            // pending, and its readiness wakes the task.
+            Step::Io(Want::Write | Want::Shutdown) => !had_output && self.io.driver.has_output(),
         }
     }
 }
