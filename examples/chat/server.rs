@@ -1,0 +1,394 @@
+//! The chat server: rooms, the JSON protocol and the protections, as an axum `Router` (the
+//! binary in `main.rs` parses flags and serves it; the tests in `tests/chat.rs` serve it on
+//! an ephemeral port).
+//!
+//! # Protocol
+//!
+//! `GET /ws?room=R&name=N` upgrades to a WebSocket (room defaults to `lobby`, name to
+//! `guest`; at most 64 and 32 characters, no control characters, else 400). Every frame is a
+//! JSON text message with a `type`:
+//!
+//! - server to clients, to every member of the room (the sender included), in one order for
+//!   all: `{"type":"message","room":R,"name":N,"text":T,"time":MS}`,
+//!   `{"type":"join","room":R,"name":N,"time":MS}`, `{"type":"leave","room":R,"name":N,"time":MS}`;
+//!   `time` is milliseconds since the Unix epoch;
+//! - client to server: `{"type":"message","text":T}`;
+//! - anything else from a client (not JSON, wrong types, an unknown `type`, binary) is
+//!   answered with `{"type":"error","text":...}` to that client alone, and otherwise ignored.
+//!
+//! # Protections (each a flag of the binary, see [`Options`])
+//!
+//! - an `Origin` naming another host than the `Host` served (or than `--allow-origin`) is
+//!   refused with 403 (cross-site WebSocket hijacking); no `Origin` (a non-browser client) is
+//!   allowed;
+//! - a WebSocket message over 1 MiB is refused with 1009 (by the core, while it arrives);
+//! - more than a burst of 100 messages, or more than 50 per second sustained, from one
+//!   connection closes it with 1008 (a token bucket);
+//! - a keepalive ping every 30 s, and a connection that does not answer within 30 s is closed;
+//! - at most 32 connections per client address (429 past it);
+//! - each connection's send queue holds at most 4 MiB: a client that stops reading is closed
+//!   with 1008 (or, with `--slow-client drop`, misses messages) and never slows the others.
+//!
+//! # Broadcast
+//!
+//! A room message is encoded once: one JSON text, one [`SharedMessage`] (one frame, and one
+//! compressed frame per window size when clients negotiated permessage-deflate), handed to
+//! every member's [`WriteHalf::try_send`](wsmachine::tokio::WriteHalf::try_send) by reference.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use wsmachine::axum::{Upgraded, WebSocketUpgrade};
+use wsmachine::tokio::{ReadHalf, WebSocket, WriteHalf};
+use wsmachine::{
+    AdapterError, CloseCode, Config, Decision, Incoming, Outgoing, Request, SendQueueFull,
+    SharedMessage,
+};
+
+/// The page served at `/`.
+const PAGE: &str = include_str!("page.html");
+
+/// The server's settings; the defaults suit a public deployment.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The largest WebSocket message a client may send (1009 past it).
+    pub max_message: usize,
+    /// Messages a connection may send at once...
+    pub burst: u32,
+    /// ...and per second, sustained (1008 past either).
+    pub rate: u32,
+    /// Keepalive ping interval; a pong must come within `pong_timeout`.
+    pub keepalive: Duration,
+    pub pong_timeout: Duration,
+    /// Connections per client address (429 past it).
+    pub max_per_address: usize,
+    /// Origins allowed besides the served host itself (`https://example.com`); `None` allows
+    /// any.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Bytes a connection's send queue holds, and what happens to a client that fills it.
+    pub send_queue: usize,
+    pub slow_client: SendQueueFull,
+    /// Whether permessage-deflate is negotiated.
+    pub deflate: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_message: 1 << 20,
+            burst: 100,
+            rate: 50,
+            keepalive: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(30),
+            max_per_address: 32,
+            allowed_origins: Some(Vec::new()),
+            send_queue: 4 << 20,
+            slow_client: SendQueueFull::Close,
+            deflate: true,
+        }
+    }
+}
+
+impl Options {
+    /// The connection configuration these options ask for.
+    fn config(&self) -> Config {
+        let max = self.max_message as u64;
+        let config = Config::new()
+            .max_message_size(max)
+            .max_frame_size(max)
+            .keepalive_interval((!self.keepalive.is_zero()).then(|| micros(self.keepalive)))
+            .pong_timeout(micros(self.pong_timeout))
+            .send_queue(self.send_queue, self.slow_client);
+        if self.deflate {
+            config
+        } else {
+            config.deflate(wsmachine::DeflateConfig::off())
+        }
+    }
+}
+
+fn micros(d: Duration) -> wsmachine::Duration {
+    wsmachine::Duration::from_micros(d.as_micros() as u64)
+}
+
+/// The shared state: rooms and per-address counts.
+#[derive(Default)]
+pub struct Chat {
+    options: Options,
+    rooms: Mutex<HashMap<String, Room>>,
+    addresses: Mutex<HashMap<IpAddr, usize>>,
+    next_id: AtomicU64,
+}
+
+/// A room's members, by connection id.
+#[derive(Default)]
+struct Room {
+    members: HashMap<u64, Arc<WriteHalf>>,
+}
+
+impl Chat {
+    /// A chat with no rooms yet.
+    pub fn new(options: Options) -> Self {
+        Self { options, ..Self::default() }
+    }
+
+    /// How many connections are in `room` now.
+    pub fn members(&self, room: &str) -> usize {
+        self.rooms.lock().unwrap().get(room).map_or(0, |r| r.members.len())
+    }
+
+    /// The bytes waiting in the send queues of `room`'s members, in all.
+    pub fn queued(&self, room: &str) -> usize {
+        let rooms = self.rooms.lock().unwrap();
+        rooms.get(room).map_or(0, |r| r.members.values().map(|w| w.queued()).sum())
+    }
+
+    /// Sends `event` to every member of `room`, encoded once. Called with the rooms locked,
+    /// so that every member sees the room's messages in the same order.
+    fn broadcast(rooms: &HashMap<String, Room>, room: &str, event: &ServerEvent<'_>) {
+        let Some(members) = rooms.get(room) else { return };
+        let message = SharedMessage::text(&serde_json::to_string(event).expect("serializable"));
+        for writer in members.members.values() {
+            // A full queue closes that member (or drops the message for it, as configured);
+            // a closing member is leaving. Neither concerns the others.
+            let _ = writer.try_send(Outgoing::Shared(message.clone()));
+        }
+    }
+}
+
+/// The application: `/`, `/ws`, 404 for anything else.
+pub fn router(options: Options) -> Router {
+    router_with(Arc::new(Chat::new(options)))
+}
+
+/// The application over an existing state (tests look at it).
+pub fn router_with(chat: Arc<Chat>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/ws", any(upgrade))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .with_state(chat)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+/// The query of `/ws`.
+#[derive(Deserialize)]
+struct Join {
+    room: Option<String>,
+    name: Option<String>,
+}
+
+/// Checks a room or user name: 1 to `max` characters, no control characters.
+fn valid_label(label: &str, max: usize) -> bool {
+    let len = label.chars().count();
+    (1..=max).contains(&len) && !label.chars().any(char::is_control)
+}
+
+async fn upgrade(
+    State(chat): State<Arc<Chat>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    query: Result<Query<Join>, QueryRejection>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let (room, name) = match query {
+        Ok(Query(join)) => (join.room, join.name),
+        Err(_) => return (StatusCode::BAD_REQUEST, "invalid query").into_response(),
+    };
+    let room = room.unwrap_or_else(|| "lobby".into());
+    let name = name.unwrap_or_else(|| "guest".into());
+    if !valid_label(&room, 64) || !valid_label(&name, 32) {
+        return (StatusCode::BAD_REQUEST, "room: 1-64 characters, name: 1-32").into_response();
+    }
+    let Some(slot) = AddressSlot::take(&chat, peer.ip()) else {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many connections from this address")
+            .into_response();
+    };
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_owned);
+    let config = chat.options.config();
+    let decide = {
+        let chat = Arc::clone(&chat);
+        move |request: &Request<'_>| decide(&chat.options, host.as_deref(), request)
+    };
+    upgrade.config(config).on_upgrade_with(decide, move |socket| async move {
+        let _slot = slot;
+        member(chat, socket, room, name).await;
+    })
+}
+
+/// Accepts a request whose `Origin` (if any) names the served host or an allowed origin.
+fn decide(options: &Options, host: Option<&str>, request: &Request<'_>) -> Decision {
+    let Some(origin) = request.origin() else { return Decision::accept() };
+    let Some(allowed) = &options.allowed_origins else { return Decision::accept() };
+    let origin = String::from_utf8_lossy(origin);
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    let same_host = origin_host.is_some() && origin_host == host;
+    if same_host || allowed.iter().any(|a| a.eq_ignore_ascii_case(&origin)) {
+        Decision::accept()
+    } else {
+        Decision::reject(403).body("cross-site WebSocket requests are not allowed")
+    }
+}
+
+/// One of an address's connections, given back when dropped.
+struct AddressSlot {
+    chat: Arc<Chat>,
+    ip: IpAddr,
+}
+
+impl AddressSlot {
+    fn take(chat: &Arc<Chat>, ip: IpAddr) -> Option<Self> {
+        let mut addresses = chat.addresses.lock().unwrap();
+        let count = addresses.entry(ip).or_default();
+        if *count >= chat.options.max_per_address {
+            return None;
+        }
+        *count += 1;
+        Some(Self { chat: Arc::clone(chat), ip })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut addresses = self.chat.addresses.lock().unwrap();
+        if let Some(count) = addresses.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                addresses.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What the server sends.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum ServerEvent<'a> {
+    Message { room: &'a str, name: &'a str, text: &'a str, time: u64 },
+    Join { room: &'a str, name: &'a str, time: u64 },
+    Leave { room: &'a str, name: &'a str, time: u64 },
+    Error { text: &'a str },
+}
+
+/// What a client sends.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientEvent {
+    Message { text: String },
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A member's life: join, relay its messages, leave.
+async fn member(chat: Arc<Chat>, socket: WebSocket<Upgraded>, room: String, name: String) {
+    let id = chat.next_id.fetch_add(1, Ordering::Relaxed);
+    let (mut reader, writer) = socket.split();
+    let writer = Arc::new(writer);
+    {
+        let mut rooms = chat.rooms.lock().unwrap();
+        let members = &mut rooms.entry(room.clone()).or_default().members;
+        members.insert(id, Arc::clone(&writer));
+        Chat::broadcast(
+            &rooms,
+            &room,
+            &ServerEvent::Join { room: &room, name: &name, time: now_ms() },
+        );
+    }
+    let mut bucket = Bucket::new(chat.options.burst, chat.options.rate);
+    let _ended = relay(&chat, &mut reader, &writer, &mut bucket, &room, &name).await;
+    let mut rooms = chat.rooms.lock().unwrap();
+    if let Some(r) = rooms.get_mut(&room) {
+        r.members.remove(&id);
+        if r.members.is_empty() {
+            rooms.remove(&room);
+        } else {
+            let leave = ServerEvent::Leave { room: &room, name: &name, time: now_ms() };
+            Chat::broadcast(&rooms, &room, &leave);
+        }
+    }
+}
+
+/// Relays a member's messages to its room until the connection ends.
+async fn relay(
+    chat: &Chat,
+    reader: &mut ReadHalf,
+    writer: &WriteHalf,
+    bucket: &mut Bucket,
+    room: &str,
+    name: &str,
+) -> Result<(), AdapterError> {
+    while let Some(incoming) = reader.recv().await? {
+        let text = match incoming {
+            Incoming::Text(text) => text,
+            Incoming::Binary(_) => {
+                reply_error(writer, "binary messages are not part of the protocol");
+                continue;
+            }
+            Incoming::Close(_) => break,
+            _ => continue,
+        };
+        if !bucket.take(std::time::Instant::now()) {
+            let close = Outgoing::Close(CloseCode::POLICY_VIOLATION, "too many messages".into());
+            let _ = writer.try_send(close);
+            break;
+        }
+        match serde_json::from_str::<ClientEvent>(&text) {
+            Ok(ClientEvent::Message { text }) => {
+                let rooms = chat.rooms.lock().unwrap();
+                let event = ServerEvent::Message { room, name, text: &text, time: now_ms() };
+                Chat::broadcast(&rooms, room, &event);
+            }
+            Err(e) => reply_error(writer, &format!("invalid message: {e}")),
+        }
+    }
+    // Closing (by the peer or by us): read on until the closing handshake is over.
+    while let Ok(Some(_)) = reader.recv().await {}
+    Ok(())
+}
+
+fn reply_error(writer: &WriteHalf, text: &str) {
+    let event = serde_json::to_string(&ServerEvent::Error { text }).expect("serializable");
+    let _ = writer.try_send(Outgoing::Text(event));
+}
+
+/// A token bucket: `burst` tokens, refilled at `rate` per second.
+struct Bucket {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    fn new(burst: u32, rate: u32) -> Self {
+        let burst = f64::from(burst);
+        Self { tokens: burst, burst, rate: f64::from(rate), last: std::time::Instant::now() }
+    }
+
+    /// Takes a token; `false` when none is left.
+    fn take(&mut self, now: std::time::Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
