@@ -54,6 +54,9 @@ impl Segment {
 /// written, so an idle connection holds little.
 pub(crate) const OUTPUT_KEEP: usize = 1024;
 
+/// The most queued segments whose room an idle connection keeps.
+const QUEUE_KEEP: usize = 4;
+
 /// The smallest payload a server sends without copying it (when the stream takes vectored
 /// writes): below it, copying is cheaper than another slice to write.
 pub(crate) const ZERO_COPY_MIN: usize = 4096;
@@ -198,7 +201,13 @@ impl OutputBuffer {
         if !self.is_empty() {
             return None;
         }
+        // A small queue keeps its allocation: a connection that receives broadcasts then
+        // queues each frame without allocating.
+        let queue = core::mem::take(&mut self.queue);
         let released = core::mem::take(self);
+        if queue.capacity() <= QUEUE_KEEP {
+            self.queue = queue;
+        }
         Some(released.buf).filter(|buf| buf.capacity() > 0)
     }
 

@@ -26,20 +26,42 @@ impl Driver {
                 self.command(payload.len(), |c, out| c.send_pong(payload, out))
             }
             Outgoing::Close(code, reason) => self.close(*code, reason, now),
-            Outgoing::Shared(message) => self.send_shared(message),
+            Outgoing::Shared(message) => self.send_shared(message.clone()),
         }
     }
 
     /// Queues a message shared with other connections: a reference to its frame, not a
     /// copy (unless this connection compresses it for itself).
-    pub(crate) fn send_shared(&mut self, message: &SharedMessage) -> Result<(), UsageError> {
+    pub(crate) fn send_shared(&mut self, message: SharedMessage) -> Result<(), UsageError> {
         let conn = &mut self.conn;
-        let need = shared_need(conn, message);
         let output = &mut self.core.output;
-        let sent =
-            output.command_with(need, |out| conn.send_shared(message, out), SharedSend::written)?;
+        if conn.shares_encoding_of(message.payload().len()) {
+            // The usual case: little or nothing is owed ahead of the frame, so the command
+            // writes into a scratch buffer on the stack, and the output buffer (given up
+            // while idle) is not allocated for a frame it does not hold.
+            let mut scratch = [0; 512];
+            match conn.send_shared(&message, &mut scratch) {
+                Ok(SharedSend::Frame { written, encoding }) => {
+                    output.append(&scratch[..written.len()]);
+                    output.push_shared(message, encoding);
+                    return Ok(());
+                }
+                Ok(SharedSend::Encoded(written)) => {
+                    output.append(&scratch[..written.len()]);
+                    return Ok(());
+                }
+                Err(UsageError::BufferTooSmall { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let need = shared_need(conn, &message);
+        let sent = output.command_with(
+            need,
+            |out| conn.send_shared(&message, out),
+            SharedSend::written,
+        )?;
         if let SharedSend::Frame { encoding, .. } = sent {
-            output.push_shared(message.clone(), encoding);
+            output.push_shared(message, encoding);
         }
         Ok(())
     }
@@ -60,6 +82,10 @@ impl Driver {
                 && self.conn.role() == Role::Server
                 && !self.compresses(payload.len())
         };
+        if let Outgoing::Shared(message) = message {
+            // Taken as it is: one reference count change per recipient, not three.
+            return self.send_shared(message);
+        }
         let (kind, payload) = match message {
             Outgoing::Binary(data) if zero_copy(&data) => (MessageKind::Binary, data),
             Outgoing::Text(text) if zero_copy(text.as_bytes()) => {

@@ -1,11 +1,14 @@
 //! The halves of a split [`WebSocket`](super::WebSocket), talking to its connection task
 //! through two bounded channels.
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use core::future::poll_fn;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use futures_channel::mpsc;
 use futures_core::Stream;
@@ -40,7 +43,6 @@ pub struct ReadHalf {
 /// stay open.
 #[derive(Debug)]
 pub struct WriteHalf {
-    pub(super) outgoing: mpsc::UnboundedSender<Outgoing>,
     pub(super) shared: Arc<Shared>,
 }
 
@@ -51,11 +53,11 @@ pub(super) struct Shared {
     pub(super) closing: AtomicBool,
     /// Set by the reader when it waits for an item; the task decodes the next one only then.
     pub(super) wanted: AtomicBool,
-    /// The connection task, to wake when the reader wants an item or the queue overflowed.
-    pub(super) task: AtomicWaker,
     /// The writer, to wake when the queue has room again.
     pub(super) writer: AtomicWaker,
-    /// Bytes of messages in the channel, not yet taken by the task.
+    /// The writer's messages, for the task to take.
+    pub(super) commands: Mutex<Commands>,
+    /// Bytes of messages in `commands` (or taken by the task and not yet encoded).
     pub(super) queued: AtomicUsize,
     /// Bytes the task took and has not written yet.
     pub(super) unsent: AtomicUsize,
@@ -65,18 +67,44 @@ pub(super) struct Shared {
     pub(super) full: SendQueueFull,
 }
 
+/// The writer's queue: a lock taken once per message by the writer and once per batch by the
+/// task, whose allocation is reused (no allocation per message, unlike a channel's node).
+#[derive(Debug, Default)]
+pub(super) struct Commands {
+    /// Each message with what it is charged against the limit.
+    pub(super) messages: VecDeque<(Outgoing, usize)>,
+    /// Set once the writer is gone (dropped, or its `Sink` closed).
+    pub(super) writer_gone: bool,
+    /// The connection task, to wake (by reference: it stays registered) when messages come,
+    /// the reader wants an item or the queue overflowed.
+    pub(super) task: Option<Waker>,
+}
+
 impl Shared {
+    /// The writer's queue, locked (a panic while it was held leaves it usable: every
+    /// change to it is a single push or swap).
+    pub(super) fn commands(&self) -> MutexGuard<'_, Commands> {
+        self.commands.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(super) fn new(limit: usize, full: SendQueueFull) -> Self {
         Self {
+            commands: Mutex::default(),
             closing: AtomicBool::new(false),
             wanted: AtomicBool::new(false),
-            task: AtomicWaker::new(),
             writer: AtomicWaker::new(),
             queued: AtomicUsize::new(0),
             unsent: AtomicUsize::new(0),
             overflowed: AtomicBool::new(false),
             limit,
             full,
+        }
+    }
+
+    /// Wakes the connection task.
+    pub(super) fn wake_task(&self) {
+        if let Some(task) = &self.commands().task {
+            task.wake_by_ref();
         }
     }
 
@@ -108,7 +136,7 @@ impl ReadHalf {
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, Error>>> {
         let item = Pin::new(&mut self.incoming).poll_next(cx);
         if item.is_pending() && !self.shared.wanted.swap(true, Ordering::AcqRel) {
-            self.shared.task.wake();
+            self.shared.wake_task();
         }
         item
     }
@@ -135,7 +163,7 @@ impl WriteHalf {
         if waiting > 0 && waiting + cost > self.shared.limit {
             if self.shared.full == SendQueueFull::Close {
                 self.shared.overflowed.store(true, Ordering::Release);
-                self.shared.task.wake();
+                self.shared.wake_task();
             }
             return Err(Error::SendQueueFull);
         }
@@ -168,11 +196,30 @@ impl WriteHalf {
     }
 
     fn push(&self, message: Outgoing, cost: usize) -> Result<(), Error> {
+        let mut commands = self.shared.commands();
+        if commands.writer_gone {
+            return Err(Error::Closed);
+        }
+        let was_empty = commands.messages.is_empty();
+        commands.messages.push_back((message, cost));
         self.shared.queued.fetch_add(cost, Ordering::AcqRel);
-        self.outgoing.unbounded_send(message).map_err(|_| {
-            self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
-            Error::Closed
-        })
+        // The task takes the whole queue when it looks: it needs waking only when the queue
+        // fills from empty (a wake per message would cost a task switch per message).
+        if was_empty {
+            if let Some(task) = &commands.task {
+                task.wake_by_ref();
+            }
+        }
+        Ok(())
+    }
+
+    /// No more messages: the task closes normally once it has written what is queued.
+    fn finish(&self) {
+        let mut commands = self.shared.commands();
+        commands.writer_gone = true;
+        if let Some(task) = &commands.task {
+            task.wake_by_ref();
+        }
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -195,6 +242,12 @@ impl WriteHalf {
         }
         self.check_open()?;
         Poll::Pending
+    }
+}
+
+impl Drop for WriteHalf {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -233,7 +286,7 @@ impl Sink<Outgoing> for WriteHalf {
             let cost = cost(&close);
             let _gone = self.push(close, cost);
         }
-        self.outgoing.close_channel();
+        self.finish();
         Poll::Ready(Ok(()))
     }
 }

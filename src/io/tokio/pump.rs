@@ -32,7 +32,8 @@ pub(super) struct Io<S> {
     pub(super) stream: S,
     pub(super) driver: Driver,
     pub(super) clock: Clock<TokioInstant>,
-    pub(super) sleep: Option<Pin<Box<Sleep>>>,
+    /// The sleep until the next deadline, with the deadline it is armed for.
+    pub(super) sleep: Option<(crate::time::Instant, Pin<Box<Sleep>>)>,
     /// The time read during this poll, if it was.
     pub(super) now: Option<crate::time::Instant>,
 }
@@ -153,18 +154,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             self.sleep = None;
             return false;
         };
+        // Armed for this deadline already: the sleep says whether it passed, and the clock
+        // need not be read (it is read when the sleep fires, to run the deadline).
+        if let Some((armed, sleep)) = &mut self.sleep {
+            if *armed == deadline {
+                return sleep.as_mut().poll(cx).is_ready();
+            }
+        }
         if deadline <= self.fresh_now() {
             return true;
         }
         let at = self.clock.at(deadline);
         let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if sleep.deadline() != at {
-                    sleep.as_mut().reset(at);
-                }
+            Some((armed, sleep)) => {
+                *armed = deadline;
+                sleep.as_mut().reset(at);
                 sleep
             }
-            None => self.sleep.insert(Box::pin(sleep_until(at))),
+            None => &mut self.sleep.insert((deadline, Box::pin(sleep_until(at)))).1,
         };
         sleep.as_mut().poll(cx).is_ready()
     }

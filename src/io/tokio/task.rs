@@ -10,9 +10,8 @@ use core::task::{Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_channel::mpsc;
-use futures_core::Stream;
 
-use super::halves::{cost, ReadHalf, Shared, WriteHalf, RECEIVE_QUEUE};
+use super::halves::{ReadHalf, Shared, WriteHalf, RECEIVE_QUEUE};
 use super::pump::Io;
 use super::socket::WRITE_BATCH;
 use crate::io::driver::{Driver, Step, Want};
@@ -29,7 +28,13 @@ pub(super) const ROUNDS: usize = 32;
 pub(super) struct Task<S> {
     io: Io<S>,
     /// Messages from the writer; `None` once every writer is gone.
-    commands: Option<mpsc::UnboundedReceiver<Outgoing>>,
+    /// Messages taken from the writer's queue and not yet encoded (taken all at once, encoded
+    /// a batch at a time).
+    taken: VecDeque<(Outgoing, usize)>,
+    /// Whether the writer is gone and everything it queued was taken.
+    writer_done: bool,
+    /// Whether the writer was gone when its queue was last taken.
+    writer_gone: bool,
     /// Items for the reader; `None` once the reader is gone.
     incoming: Option<mpsc::Sender<Result<Incoming, Error>>>,
     /// Items waiting for room in the reader's queue.
@@ -40,6 +45,11 @@ pub(super) struct Task<S> {
     /// Whether the reader wanted an item when this round started, before the writer's queue
     /// was looked at.
     reader_waits: bool,
+    /// The waker last given to the writer's queue.
+    registered: Option<core::task::Waker>,
+    /// Whether a read found the stream not ready during this poll (it wakes the task when it
+    /// is, so reading again in a later round of the same poll is wasted).
+    read_blocked: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
@@ -48,38 +58,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         let shared = Shared::new(config.send_queue_limit(), config.send_queue_full());
         Self {
             io,
-            commands: None,
+            taken: VecDeque::new(),
+            writer_done: true,
+            writer_gone: false,
             incoming: None,
             pending: VecDeque::new(),
             shared: Arc::new(shared),
             commands_idle: true,
             reader_waits: false,
+            read_blocked: false,
+            registered: None,
         }
     }
 
     /// Spawns the connection task and returns the halves that talk to it.
     pub(super) fn spawn(mut self) -> (ReadHalf, WriteHalf) {
-        let (command_tx, command_rx) = mpsc::unbounded();
         let (incoming_tx, incoming_rx) = mpsc::channel(RECEIVE_QUEUE.saturating_sub(1));
-        self.commands = Some(command_rx);
+        self.writer_done = false;
         self.incoming = Some(incoming_tx);
         self.update_closing();
         let shared = Arc::clone(&self.shared);
         ::tokio::spawn(self);
-        (
-            ReadHalf { incoming: incoming_rx, shared: Arc::clone(&shared) },
-            WriteHalf { outgoing: command_tx, shared },
-        )
+        (ReadHalf { incoming: incoming_rx, shared: Arc::clone(&shared) }, WriteHalf { shared })
     }
 
     /// Halves of a connection that is over: the reader sees the end, the writer
     /// [`Error::Closed`].
     pub(super) fn closed_halves() -> (ReadHalf, WriteHalf) {
-        let (outgoing, _) = mpsc::unbounded();
         let (_, incoming) = mpsc::channel(0);
         let shared = Arc::new(Shared::new(0, crate::SendQueueFull::Close));
         shared.closing.store(true, Ordering::Release);
-        (ReadHalf { incoming, shared: Arc::clone(&shared) }, WriteHalf { outgoing, shared })
+        shared.commands().writer_gone = true;
+        (ReadHalf { incoming, shared: Arc::clone(&shared) }, WriteHalf { shared })
     }
 
     /// Reports `item` to the reader (or drops it if the reader is gone).
@@ -130,44 +140,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
     /// Takes messages from the writer into the output, until a batch's worth waits to be
     /// written: frames queued while the peer was busy leave together, in one vectored write.
     /// `true` if one was taken.
-    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_commands(&mut self) -> bool {
         self.commands_idle = false;
         if self.shared.overflowed.swap(false, Ordering::AcqRel) {
             self.overflow();
             return true;
         }
         let mut taken = false;
-        loop {
-            if self.io.driver.output_len() >= WRITE_BATCH {
-                break;
-            }
-            let Some(commands) = &mut self.commands else {
+        while self.io.driver.output_len() < WRITE_BATCH {
+            let Some((message, cost)) = self.next_command() else {
                 self.commands_idle = true;
                 break;
             };
-            match Pin::new(commands).poll_next(cx) {
-                Poll::Ready(Some(message)) => {
-                    self.shared.queued.fetch_sub(cost(&message), Ordering::AcqRel);
-                    let now = self.io.now();
-                    // A message queued just before a close may find the connection closing;
-                    // the writer was told through `closing`, so it is dropped.
-                    let vectored = self.io.stream.is_write_vectored();
-                    let _refused = self.io.driver.send_owned(message, now, vectored);
-                    taken = true;
-                }
-                Poll::Ready(None) => {
-                    // Every writer is gone: close normally if nobody did.
-                    self.commands = None;
-                    let now = self.io.now();
-                    self.io.driver.close_if_open(now);
-                    taken = true;
-                    break;
-                }
-                Poll::Pending => {
-                    self.commands_idle = true;
-                    break;
-                }
-            }
+            self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
+            let now = self.io.now();
+            // A message queued just before a close may find the connection closing; the
+            // writer was told through `closing`, so it is dropped.
+            let vectored = self.io.stream.is_write_vectored();
+            let _refused = self.io.driver.send_owned(message, now, vectored);
+            taken = true;
+        }
+        if self.commands_idle && !self.writer_done && self.writer_gone {
+            // The writer is gone and everything it queued is in the output: close normally
+            // if nobody did.
+            self.writer_done = true;
+            let now = self.io.now();
+            self.io.driver.close_if_open(now);
+            taken = true;
         }
         if taken {
             self.update_unsent();
@@ -175,16 +174,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         taken
     }
 
+    /// The next message from the writer: what was taken already, else the whole queue (and
+    /// whether the writer is gone, seen under the same lock).
+    fn next_command(&mut self) -> Option<(Outgoing, usize)> {
+        if self.taken.is_empty() && !self.writer_done {
+            let mut commands = self.shared.commands();
+            core::mem::swap(&mut commands.messages, &mut self.taken);
+            self.writer_gone = commands.writer_gone;
+        }
+        self.taken.pop_front()
+    }
+
     /// The send queue overflowed under [`SendQueueFull::Close`](crate::SendQueueFull): what
-    /// waits in the channel is dropped and the connection closed with 1008 (policy
+    /// waits in the queue is dropped and the connection closed with 1008 (policy
     /// violation), behind what was already taken, which is bounded by the limit.
     fn overflow(&mut self) {
         self.shared.closing.store(true, Ordering::Release);
-        if let Some(commands) = &mut self.commands {
-            while let Ok(message) = commands.try_recv() {
-                self.shared.queued.fetch_sub(cost(&message), Ordering::AcqRel);
-            }
+        let dropped = core::mem::take(&mut self.shared.commands().messages);
+        for (_, cost) in dropped.iter().chain(self.taken.iter()) {
+            self.shared.queued.fetch_sub(*cost, Ordering::AcqRel);
         }
+        self.taken.clear();
         let now = self.io.fresh_now();
         let _closing = self.io.driver.close(CloseCode::POLICY_VIOLATION, "send queue full", now);
         self.update_unsent();
@@ -229,6 +239,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         if !reader_waits || !writer_done {
             return false;
         }
+        if self.read_blocked && !self.io.driver.has_input() {
+            return false;
+        }
         let had_output = self.io.driver.has_output();
         match self.io.receive_step(Driver::next_incoming) {
             Step::Ready(Ok(Some(item))) => {
@@ -248,6 +261,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
                     true
                 }
                 Poll::Pending => {
+                    self.read_blocked = true;
                     self.io.release_buffers();
                     false
                 }
@@ -261,20 +275,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
     }
 }
 
+impl<S> Drop for Task<S> {
+    /// The connection is over: the writer's sends fail from now on, what it queued is
+    /// freed, and a writer waiting for room wakes to see it.
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::Release);
+        let mut commands = self.shared.commands();
+        commands.writer_gone = true;
+        commands.messages.clear();
+        commands.task = None;
+        drop(commands);
+        self.shared.writer.wake();
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.shared.task.register(cx.waker());
+        // The writer wakes the task by reference through the waker in the queue: it is set
+        // again only when the task's waker changed (which a spawned task's does not).
+        if !this.registered.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
+            this.registered = Some(cx.waker().clone());
+            this.shared.commands().task = Some(cx.waker().clone());
+        }
         this.io.now = None;
+        this.read_blocked = false;
+        // Deadlines are checked when the poll starts and before it goes idle, not in every
+        // round: reading the clock and polling the sleep each round was a tenth of the cost
+        // of a broadcast delivery.
+        let mut progress = this.poll_timer(cx);
+        let mut checked = this.io.driver.poll_timeout();
         for _ in 0..ROUNDS {
             // Read the reader's wish before the writer's queue: whatever the writer queued
             // before the reader asked is then seen by `poll_commands` below.
             this.reader_waits = this.shared.wanted.load(Ordering::Acquire);
-            let mut progress = this.poll_timer(cx);
+            // Messages are taken before writing, so that what was queued meanwhile leaves
+            // with what was already waiting, in one write.
+            progress |= this.poll_commands();
             progress |= this.poll_write_out(cx);
-            progress |= this.poll_commands(cx);
             progress |= this.poll_receive(cx);
             this.update_closing();
             if this.io.driver.is_closed() && !this.io.driver.has_output() {
@@ -296,11 +336,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
                 }
                 continue;
             }
+            // Before going idle, the sleep is armed for the deadline as it is now (this
+            // poll may have armed one, a close's); one that is already due is run.
             if !progress {
-                // Going idle: hold no buffer while waiting.
-                this.io.release_buffers();
-                return Poll::Pending;
+                let deadline = this.io.driver.poll_timeout();
+                let moved = deadline != checked;
+                checked = deadline;
+                if !(moved && this.poll_timer(cx)) {
+                    // Going idle: hold no buffer while waiting.
+                    this.io.release_buffers();
+                    return Poll::Pending;
+                }
             }
+            progress = false;
         }
         cx.waker().wake_by_ref();
         Poll::Pending
