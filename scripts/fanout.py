@@ -4,8 +4,11 @@
 The same load (examples/bench_fanout.rs, tokio-tungstenite clients) against four servers
 speaking the chat protocol of examples/chat:
 
-- wsmachine: the chat example itself (each message encoded once, shared by reference,
-  several queued frames written with one vectored write);
+- wsmachine: the chat broadcast on the tokio adapter over plain TCP, as the peers are
+  served (examples/bench_chat_wsmachine.rs: each message encoded once, shared by
+  reference, several queued frames written with one vectored write);
+- wsmachine-axum: the chat example itself, the same broadcast behind axum and hyper's
+  upgraded stream;
 - tungstenite: tokio-tungstenite written the idiomatic way (examples/bench_chat_tungstenite.rs);
 - fastwebsockets: the same, with one shared allocation per message written as a borrowed
   payload (examples/bench_chat_fastwebsockets.rs);
@@ -38,9 +41,11 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 # name -> (example, extra flags)
 SERVERS = {
+    # The same broadcast over plain TCP, as the peers are served.
+    "wsmachine": ("bench_chat_wsmachine", []),
     # The chat example with its protections opened up for the load: one sender at up to
     # 1,000 messages a second, 1,000 connections from 16 loopback addresses.
-    "wsmachine": ("chat", ["--rate", "1000000", "--burst", "1000000", "--max-per-address", "100000"]),
+    "wsmachine-axum": ("chat", ["--rate", "1000000", "--burst", "1000000", "--max-per-address", "100000"]),
     "tungstenite": ("bench_chat_tungstenite", []),
     "fastwebsockets": ("bench_chat_fastwebsockets", []),
     "floor": ("bench_chat_floor", []),
@@ -77,7 +82,7 @@ def peak_rss_mib(pid):
 def build():
     subprocess.run(
         ["cargo", "build", "--release", "--features", "axum,deflate",
-         "--example", "chat", "--example", "bench_fanout", "--example", "bench_chat_tungstenite",
+         "--example", "chat", "--example", "bench_fanout", "--example", "bench_chat_wsmachine", "--example", "bench_chat_tungstenite",
          "--example", "bench_chat_fastwebsockets", "--example", "bench_chat_floor"],
         cwd=ROOT, check=True,
     )

@@ -400,10 +400,18 @@ async fn under_the_drop_policy_a_slow_reader_misses_messages_and_stays_open() {
         });
         let (_reader, mut writer) = accept_split(&listener, &config, 1).await.remove(0);
         let mut client = client.await.unwrap();
-        let payload = vec![1u8; 32 * 1024];
+        // Incompressible (compression is negotiated with the `deflate` feature).
+        let mut seed = 1u32;
+        let payload: Vec<u8> = (0..32 * 1024)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (seed >> 24) as u8
+            })
+            .collect();
         let mut dropped = 0;
-        // The client reads nothing while 1,000 messages (32 MiB) are offered.
-        for _ in 0..1_000 {
+        // The client reads nothing while 4,000 messages (125 MiB) are offered: more than the
+        // socket buffers take (the receiver's grows to 32 MiB here) and the queue's limit.
+        for _ in 0..4_000 {
             match writer.try_send(Outgoing::Shared(wsmachine::SharedMessage::binary(&payload))) {
                 Ok(()) => {}
                 Err(wsmachine::AdapterError::SendQueueFull) => dropped += 1,
@@ -430,7 +438,7 @@ async fn under_the_drop_policy_a_slow_reader_misses_messages_and_stays_open() {
         // `send` waits for room (the client reads again now): it is not dropped.
         writer.send(Outgoing::text("end")).await.unwrap();
         let (received, mut client) = reading.await.unwrap();
-        assert_eq!(received + dropped, 1_000, "every message either arrived or was dropped");
+        assert_eq!(received + dropped, 4_000, "every message either arrived or was dropped");
         writer.try_send(Outgoing::text("open")).unwrap();
         assert_eq!(client.recv().await.unwrap(), Some(Incoming::Text("open".into())));
     })

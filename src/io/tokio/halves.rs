@@ -15,6 +15,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
 
+use super::task::Direct;
 use crate::connection::config::SendQueueFull;
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
@@ -41,9 +42,16 @@ pub struct ReadHalf {
 /// Dropping it starts the closing handshake with 1000 if the connection is still open (the
 /// [`ReadHalf`] then sees the peer's close and the end): keep it while the connection should
 /// stay open.
-#[derive(Debug)]
 pub struct WriteHalf {
     pub(super) shared: Arc<Shared>,
+    /// The connection task's state, for writing a shared frame at once when it is idle.
+    pub(super) direct: Option<Arc<dyn Direct>>,
+}
+
+impl core::fmt::Debug for WriteHalf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WriteHalf").field("queued", &self.queued()).finish_non_exhaustive()
+    }
 }
 
 /// What the halves and the connection task share, lock-free.
@@ -170,6 +178,33 @@ impl WriteHalf {
         self.push(message, cost)
     }
 
+    /// Queues `message`, or, for a shared frame on an idle connection, writes it at once:
+    /// a broadcast then costs each recipient a write, not a wake of its task.
+    fn push(&self, message: Outgoing, cost: usize) -> Result<(), Error> {
+        let mut commands = self.shared.commands();
+        if commands.writer_gone {
+            return Err(Error::Closed);
+        }
+        let message = match (message, &self.direct) {
+            (Outgoing::Shared(shared), Some(direct)) if commands.messages.is_empty() => {
+                match direct.write_shared(shared) {
+                    Ok(wake) => {
+                        if wake {
+                            if let Some(task) = &commands.task {
+                                task.wake_by_ref();
+                            }
+                        }
+                        return Ok(());
+                    }
+                    Err(shared) => Outgoing::Shared(shared),
+                }
+            }
+            (message, _) => message,
+        };
+        Self::enqueue(&mut commands, message, cost, &self.shared);
+        Ok(())
+    }
+
     /// Queues `message`, waiting for room in the send queue. Fails with [`Error::Closed`]
     /// once a close was sent or received (or the connection ended), and with
     /// [`Error::Usage`] for an invalid close code or an oversized control payload. A
@@ -195,14 +230,11 @@ impl WriteHalf {
         self.shared.waiting()
     }
 
-    fn push(&self, message: Outgoing, cost: usize) -> Result<(), Error> {
-        let mut commands = self.shared.commands();
-        if commands.writer_gone {
-            return Err(Error::Closed);
-        }
+    /// Puts `message` in the queue (locked as `commands`).
+    fn enqueue(commands: &mut Commands, message: Outgoing, cost: usize, shared: &Shared) {
         let was_empty = commands.messages.is_empty();
         commands.messages.push_back((message, cost));
-        self.shared.queued.fetch_add(cost, Ordering::AcqRel);
+        shared.queued.fetch_add(cost, Ordering::AcqRel);
         // The task takes the whole queue when it looks: it needs waking only when the queue
         // fills from empty (a wake per message would cost a task switch per message).
         if was_empty {
@@ -210,7 +242,6 @@ impl WriteHalf {
                 task.wake_by_ref();
             }
         }
-        Ok(())
     }
 
     /// No more messages: the task closes normally once it has written what is queued.

@@ -3,10 +3,11 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::future::Future;
-use core::pin::Pin;
+use core::future::{poll_fn, Future};
+use core::pin::{pin, Pin};
 use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
+use std::sync::{Mutex, PoisonError};
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_channel::mpsc;
@@ -14,6 +15,7 @@ use futures_channel::mpsc;
 use super::halves::{ReadHalf, Shared, WriteHalf, RECEIVE_QUEUE};
 use super::pump::Io;
 use super::socket::WRITE_BATCH;
+use crate::buffer::shared::SharedMessage;
 use crate::io::driver::{Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
@@ -78,8 +80,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         self.incoming = Some(incoming_tx);
         self.update_closing();
         let shared = Arc::clone(&self.shared);
-        ::tokio::spawn(self);
-        (ReadHalf { incoming: incoming_rx, shared: Arc::clone(&shared) }, WriteHalf { shared })
+        let task: Arc<Wire<S>> = Arc::new(Mutex::new(Some(self)));
+        ::tokio::spawn(Spawned { task: Arc::clone(&task) });
+        let reader = ReadHalf { incoming: incoming_rx, shared: Arc::clone(&shared) };
+        (reader, WriteHalf { shared, direct: Some(task) })
     }
 
     /// Halves of a connection that is over: the reader sees the end, the writer
@@ -89,7 +93,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         let shared = Arc::new(Shared::new(0, crate::SendQueueFull::Close));
         shared.closing.store(true, Ordering::Release);
         shared.commands().writer_gone = true;
-        (ReadHalf { incoming, shared: Arc::clone(&shared) }, WriteHalf { shared })
+        (ReadHalf { incoming, shared: Arc::clone(&shared) }, WriteHalf { shared, direct: None })
     }
 
     /// Reports `item` to the reader (or drops it if the reader is gone).
@@ -289,11 +293,88 @@ impl<S> Drop for Task<S> {
     }
 }
 
+/// The connection task's state, shared by the spawned task and the writer's direct path;
+/// `None` once the task has finished (the stream is then closed and dropped).
+pub(super) type Wire<S> = Mutex<Option<Task<S>>>;
+
+/// The spawned connection task.
+struct Spawned<S> {
+    task: Arc<Wire<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Spawned<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(state) = task.as_mut() else { return Poll::Ready(()) };
+        let done = state.poll_task(cx);
+        if done.is_ready() {
+            // Over: the stream and the buffers go now, not when the last half is dropped.
+            *task = None;
+        }
+        done
+    }
+}
+
+/// A dropped [`WebSocket`](super::WebSocket)'s task, which finishes the closing handshake.
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Future for Task<S> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
+        self.poll_task(cx)
+    }
+}
+
+/// The writer's way past the queue: a shared frame written at once, from the writer's
+/// thread, when the connection is idle (nothing queued, nothing being written), without
+/// waking the task. Type-erased, as the halves are not generic over the stream.
+pub(super) trait Direct: Send + Sync {
+    /// Writes `message` if the connection is idle and its task not running: `Ok(true)` if
+    /// the task must be woken to write the rest (the stream took part of it) or to report a
+    /// failure, `Err` with the message if it must be queued instead.
+    fn write_shared(&self, message: SharedMessage) -> Result<bool, SharedMessage>;
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Direct for Wire<S> {
+    fn write_shared(&self, message: SharedMessage) -> Result<bool, SharedMessage> {
+        let Ok(mut task) = self.try_lock() else { return Err(message) };
+        let Some(task) = task.as_mut() else { return Err(message) };
+        if !task.taken.is_empty() || task.io.driver.has_output() {
+            return Err(message);
+        }
+        if task.io.driver.send_shared(message).is_err() {
+            // Closing: a message sent just as the connection closes is dropped.
+            return Ok(false);
+        }
+        // A waker that does nothing: should the stream not take everything, the task is
+        // woken, and its own write registers its waker for the stream's readiness. The write
+        // is outside tokio's cooperative budget (it is charged to the writer's task, which
+        // may be a broadcast's, with a thousand such writes to make): it is one bounded
+        // write, which a plain `try_write` would not be charged for either.
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let io = &mut task.io;
+        let write = ::tokio::task::unconstrained(poll_fn(|cx| Poll::Ready(io.poll_write_out(cx))));
+        let written = match pin!(write).poll(&mut cx) {
+            Poll::Ready(written) => written,
+            // An unconstrained future that is ready at once.
+            Poll::Pending => Ok(false),
+        };
+        let wake = match written {
+            Ok(_) => task.io.driver.has_output(),
+            Err(e) => {
+                task.report(Err(e));
+                true
+            }
+        };
+        task.shared.unsent.store(task.io.driver.output_len(), Ordering::Release);
+        Ok(wake)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
+    fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         // The writer wakes the task by reference through the waker in the queue: it is set
         // again only when the task's waker changed (which a spawned task's does not).
         if !this.registered.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
