@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
-use wsmachine::{Config, Connection, Encoding, Event, Instant, Message, RecvBuffer, SharedMessage};
+use wsmachine::{
+    Config, Connection, Encoding, Event, Instant, OwnedMessage, Reassembler, RecvBuffer, SharedMessage,
+};
 
 /// A member's socket, and what could not be written to it at once.
 struct Member {
@@ -69,6 +71,7 @@ async fn main() -> std::io::Result<()> {
             let config = Config::new().deflate(wsmachine::DeflateConfig::off());
             let mut conn = Connection::open_server(config.clone(), Instant::from_micros(0));
             let mut input = RecvBuffer::for_config(&config);
+            let mut messages = Reassembler::new();
             'read: loop {
                 let spare = input.spare();
                 let n = match read.read(spare).await {
@@ -77,22 +80,22 @@ async fn main() -> std::io::Result<()> {
                 };
                 input.filled(n);
                 loop {
-                    match input.next_event(&mut conn, Instant::from_micros(0)) {
-                        Ok(Some(Event::Message(Message::Text(json)))) => match protocol::said(json)
-                        {
-                            Ok(text) => {
-                                broadcast(&rooms, &room, &protocol::message(&room, &name, &text))
-                            }
-                            Err(e) => send(
-                                &member,
-                                SharedMessage::text(&protocol::error(&e))
-                                    .frame(Encoding::Plain)
-                                    .unwrap_or_default(),
-                            ),
-                        },
-                        Ok(Some(Event::Close(_))) | Err(_) => break 'read,
-                        Ok(Some(_)) => {}
+                    let event = match input.next_event(&mut conn, Instant::from_micros(0)) {
+                        Ok(Some(event)) => event,
                         Ok(None) => break,
+                        Err(_) => break 'read,
+                    };
+                    if matches!(event, Event::Close(_)) {
+                        break 'read;
+                    }
+                    // Messages larger than the read buffer arrive in pieces.
+                    let Some(OwnedMessage::Text(json)) = messages.push(&event) else { continue };
+                    match protocol::said(&json) {
+                        Ok(text) => broadcast(&rooms, &room, &protocol::message(&room, &name, &text)),
+                        Err(e) => {
+                            let error = SharedMessage::text(&protocol::error(&e));
+                            send(&member, error.frame(Encoding::Plain).unwrap_or_default());
+                        }
                     }
                 }
             }

@@ -56,6 +56,8 @@ SCENARIOS = {
     "1k": (1000, 1024, 40, 400),
     "64k": (1000, 64 * 1024, 10, 100),
     "burst": (100, 1024, 1000, 10000),
+    # Faster than the servers fan out on two cores: frames queue for each connection.
+    "flood": (100, 1024, 5000, 20000),
 }
 
 

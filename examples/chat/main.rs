@@ -44,6 +44,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use server::Options;
 use wsmachine::SendQueueFull;
 
@@ -65,6 +66,10 @@ async fn main() -> ExitCode {
     };
     let local = listener.local_addr().expect("a bound listener has an address");
     println!("chat: open http://{local}/?room=lobby in a browser");
+    // Messages are small and latency matters: no Nagle delay on the connections.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let app = server::router(options).into_make_service_with_connect_info::<SocketAddr>();
     match axum::serve(listener, app).await {
         Ok(()) => ExitCode::SUCCESS,
