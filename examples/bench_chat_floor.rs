@@ -23,7 +23,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use wsmachine::{
-    Config, Connection, Encoding, Event, Instant, OwnedMessage, Reassembler, RecvBuffer, SharedMessage,
+    Config, Connection, Encoding, Event, Instant, OwnedMessage, Reassembler, RecvBuffer,
+    SharedMessage,
 };
 
 /// A member's socket, and what could not be written to it at once.
@@ -91,7 +92,9 @@ async fn main() -> std::io::Result<()> {
                     // Messages larger than the read buffer arrive in pieces.
                     let Some(OwnedMessage::Text(json)) = messages.push(&event) else { continue };
                     match protocol::said(&json) {
-                        Ok(text) => broadcast(&rooms, &room, &protocol::message(&room, &name, &text)),
+                        Ok(text) => {
+                            broadcast(&rooms, &room, &protocol::message(&room, &name, &text))
+                        }
                         Err(e) => {
                             let error = SharedMessage::text(&protocol::error(&e));
                             send(&member, error.frame(Encoding::Plain).unwrap_or_default());

@@ -81,13 +81,11 @@ def peak_rss_mib(pid):
     return 0.0
 
 
-def build():
-    subprocess.run(
-        ["cargo", "build", "--release", "--features", "axum,deflate",
-         "--example", "chat", "--example", "bench_fanout", "--example", "bench_chat_wsmachine", "--example", "bench_chat_tungstenite",
-         "--example", "bench_chat_fastwebsockets", "--example", "bench_chat_floor"],
-        cwd=ROOT, check=True,
-    )
+def build(examples):
+    command = ["cargo", "build", "--release", "--features", "axum,deflate"]
+    for example in examples:
+        command += ["--example", example]
+    subprocess.run(command, cwd=ROOT, check=True)
 
 
 def run(server, scenario):
@@ -173,7 +171,8 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     if not args.no_build:
-        build()
+        peers = [example for example, _ in SERVERS.values()]
+        build(["chat", "bench_fanout"] if args.load_test else ["bench_fanout", *peers])
     if args.load_test:
         load_test()
         return

@@ -1,5 +1,5 @@
 //! The halves of a split [`WebSocket`](super::WebSocket), talking to its connection task
-//! through two bounded channels.
+//! through a bounded channel (received items) and a byte-bounded queue (messages to send).
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -54,7 +54,7 @@ impl core::fmt::Debug for WriteHalf {
     }
 }
 
-/// What the halves and the connection task share, lock-free.
+/// What the halves and the connection task share.
 #[derive(Debug)]
 pub(super) struct Shared {
     /// Set by the connection task once no more data can be sent.

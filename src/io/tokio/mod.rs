@@ -41,9 +41,11 @@
 //!   [`WebSocket`] (about 740 bytes, the [`Connection`] inline) in the application's task,
 //!   and no buffer.
 //! - **Split halves.** [`WebSocket::split`] hands the stream and the connection to a
-//!   spawned **connection task** that talks to a [`ReadHalf`] and a [`WriteHalf`] through
-//!   two bounded channels, so the halves work from different tasks with no lock between
-//!   them. The writer's queue is bounded in bytes ([`Config::send_queue`], 2 MiB by default):
+//!   spawned **connection task** that talks to a [`ReadHalf`] through a bounded channel and
+//!   to a [`WriteHalf`] through a queue (a lock taken once per message by the writer and once
+//!   per batch by the task), so the halves work from different tasks. A shared frame
+//!   ([`Outgoing::Shared`](crate::Outgoing::Shared)) for an idle connection is written at
+//!   once by the writer instead (one send, no wake of the task). The writer's queue is bounded in bytes ([`Config::send_queue`], 2 MiB by default):
 //!   [`WriteHalf::send`] waits for room, [`WriteHalf::try_send`] never waits and, once the
 //!   queue is full, drops the message or closes the connection with 1008 as configured. The
 //!   task takes queued messages until a batch ([`WRITE_BATCH`]) waits to be written, and
