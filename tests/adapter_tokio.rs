@@ -472,3 +472,34 @@ async fn a_split_connection_sends_the_close_its_failure_queued() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_connection_runs_keepalive_and_the_pong_deadline() {
+    // The ping deadline passes, then the pong deadline: the connection task must sleep
+    // until the second after running the first.
+    bounded(20, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = Config::new()
+            .keepalive_interval(Some(wsmachine::Duration::from_millis(200)))
+            .pong_timeout(wsmachine::Duration::from_millis(200));
+        let silent = tokio::spawn(stalled_client(addr));
+        let (mut reader, _writer) = accept_split(&listener, &config, 1).await.remove(0);
+        let _silent = silent.await.unwrap();
+        let started = std::time::Instant::now();
+        let mut failure = None;
+        loop {
+            match reader.recv().await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => failure = Some(e),
+            }
+        }
+        assert!(
+            matches!(&failure, Some(wsmachine::AdapterError::Protocol(e)) if e.kind() == wsmachine::ErrorKind::PongTimeout),
+            "{failure:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    })
+    .await;
+}

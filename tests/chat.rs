@@ -64,11 +64,14 @@ async fn join(addr: SocketAddr, room: &str, name: &str) -> WebSocket {
     }
 }
 
-/// The next JSON event.
+/// The next JSON event (keepalive pings, which the client answers by itself, are skipped).
 async fn next(socket: &mut WebSocket) -> Value {
-    match socket.recv().await.unwrap() {
-        Some(Incoming::Text(text)) => serde_json::from_str(&text).unwrap(),
-        other => panic!("expected a JSON text message, got {other:?}"),
+    loop {
+        match socket.recv().await.unwrap() {
+            Some(Incoming::Text(text)) => return serde_json::from_str(&text).unwrap(),
+            Some(Incoming::Ping(_)) => {}
+            other => panic!("expected a JSON text message, got {other:?}"),
+        }
     }
 }
 
@@ -375,6 +378,40 @@ async fn invalid_requests_and_other_paths() {
         let mut response = vec![0; 64];
         let n = tokio::io::AsyncReadExt::read(&mut tcp, &mut response).await.unwrap();
         assert!(response[..n].starts_with(b"HTTP/1.1 404"), "{:?}", &response[..n]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_reaps_a_client_that_stopped_answering() {
+    bounded(30, async {
+        let options = server::Options {
+            keepalive: Duration::from_millis(300),
+            pong_timeout: Duration::from_millis(300),
+            ..server::Options::default()
+        };
+        let (addr, chat) = serve(options).await;
+        let mut ann = join(addr, "k", "ann").await;
+        // A client that completes the handshake and then goes silent: no pongs.
+        let mut dead = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /ws?room=k&name=dead HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        dead.write_all(request.as_bytes()).await.unwrap();
+        // Ann answers the server's pings (her client does so by itself while it reads) and
+        // stays; the silent one is closed and leaves.
+        loop {
+            let event = next(&mut ann).await;
+            if event["type"] == "leave" {
+                assert_eq!(event["name"], "dead");
+                break;
+            }
+        }
+        assert_eq!(chat.members("k"), 1);
+        say(&mut ann, "still here").await;
+        assert_eq!(next_message(&mut ann).await["text"], "still here");
     })
     .await;
 }

@@ -387,7 +387,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
         // round: reading the clock and polling the sleep each round was a tenth of the cost
         // of a broadcast delivery.
         let mut progress = this.poll_timer(cx);
-        let mut checked = this.io.driver.poll_timeout();
+        // The deadline the sleep is armed for; unknown after a deadline ran (the sleep is
+        // armed for the one that passed, not for the next).
+        let mut checked = (!progress).then(|| this.io.driver.poll_timeout());
         for _ in 0..ROUNDS {
             // Read the reader's wish before the writer's queue: whatever the writer queued
             // before the reader asked is then seen by `poll_commands` below.
@@ -421,8 +423,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
             // poll may have armed one, a close's); one that is already due is run.
             if !progress {
                 let deadline = this.io.driver.poll_timeout();
-                let moved = deadline != checked;
-                checked = deadline;
+                let moved = checked != Some(deadline);
+                checked = Some(deadline);
                 if !(moved && this.poll_timer(cx)) {
                     // Going idle: hold no buffer while waiting.
                     this.io.release_buffers();
