@@ -503,3 +503,29 @@ async fn a_split_connection_runs_keepalive_and_the_pong_deadline() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_from_a_thread_outside_the_runtime() {
+    bounded(20, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { connect(addr, Config::new()).await });
+        let (_reader, writer) = accept_split(&listener, &Config::new(), 1).await.remove(0);
+        let mut client = client.await.unwrap();
+        // try_send needs no runtime: a plain thread broadcasts (written at once when the
+        // connection is idle, queued for its task otherwise).
+        let sender = std::thread::spawn(move || {
+            for i in 0..200 {
+                let message = wsmachine::SharedMessage::text(&format!("from a thread {i}"));
+                writer.try_send(Outgoing::Shared(message)).unwrap();
+            }
+            writer
+        });
+        for i in 0..200 {
+            let expected = format!("from a thread {i}");
+            assert_eq!(client.recv().await.unwrap(), Some(Incoming::Text(expected)));
+        }
+        drop(sender.join().unwrap());
+    })
+    .await;
+}
