@@ -71,6 +71,11 @@ impl OutputBuffer {
         }
     }
 
+    /// Whether what is left to write is one slice (then a plain write does).
+    pub(crate) fn is_one_slice(&self) -> bool {
+        self.queue.is_empty() || (self.written == self.end && self.queue.len() == 1)
+    }
+
     /// Whether everything was written.
     pub(crate) fn is_empty(&self) -> bool {
         self.written == self.end && self.queue.is_empty()

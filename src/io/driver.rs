@@ -154,6 +154,12 @@ impl Driver {
         self.core.output.len()
     }
 
+    /// Whether what is left to write is one slice ([`output`](Self::output)).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn output_is_one_slice(&self) -> bool {
+        self.core.output.is_one_slice()
+    }
+
     /// Fills `parts` with what is still to write, in order, for a vectored write; returns
     /// how many it filled ([`output`](Self::output) is the first).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]

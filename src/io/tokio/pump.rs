@@ -193,7 +193,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
         while self.driver.has_output() {
-            let vectored = self.stream.is_write_vectored();
+            let vectored = !self.driver.output_is_one_slice() && self.stream.is_write_vectored();
             let stream = Pin::new(&mut self.stream);
             let mut parts = [&[][..]; WRITE_PARTS];
             let n = if vectored { self.driver.output_parts(&mut parts) } else { 0 };
