@@ -21,6 +21,9 @@ use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
 use crate::wire::close::CloseCode;
 
+/// The most queued messages whose room a connection keeps between batches.
+const QUEUE_KEEP: usize = 64;
+
 /// How many rounds the connection task makes per poll before yielding to other tasks.
 pub(super) const ROUNDS: usize = 32;
 
@@ -182,6 +185,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Task<S> {
     /// whether the writer is gone, seen under the same lock).
     fn next_command(&mut self) -> Option<(Outgoing, usize)> {
         if self.taken.is_empty() && !self.writer_done {
+            // The queues trade places, so their room is reused; room a burst left behind is
+            // given back first, so that a connection does not keep it.
+            if self.taken.capacity() > QUEUE_KEEP {
+                self.taken = VecDeque::new();
+            }
             let mut commands = self.shared.commands();
             core::mem::swap(&mut commands.messages, &mut self.taken);
             self.writer_gone = commands.writer_gone;
