@@ -33,8 +33,15 @@
 //! | `--send-queue BYTES` | 4194304 | what a slow reader may have waiting |
 //! | `--slow-client close\|drop` | close | close a client whose queue is full with 1008, or drop messages for it |
 //! | `--no-deflate` | off | do not negotiate permessage-deflate |
+//! | `--redis URL` | off | share the rooms with other servers over Redis pub/sub (`redis://HOST:PORT`) |
+//! | `--trusted-proxy ADDR[/LEN]` | none | a reverse proxy whose `X-Forwarded-For` gives the client's address (repeatable) |
 //!
 //! Requests without `Origin` (non-browser clients) are allowed.
+//!
+//! Several servers behind a load balancer share their rooms through Redis (`--redis`; see
+//! `examples/chat/nginx.conf` and the README's "Scaling out"). On SIGTERM or Ctrl-C the
+//! server stops accepting, closes every connection with 1001 (going away) so that clients
+//! reconnect to another server, and exits once they are gone (at most 10 s).
 
 #[path = "server.rs"]
 #[allow(dead_code)] // the tests (tests/chat.rs) use more of it than the binary
@@ -42,6 +49,7 @@ mod server;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
@@ -53,7 +61,14 @@ async fn main() -> ExitCode {
     let (addr, options) = match parse(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("chat: {e}\nusage: chat [ADDR] [--max-message BYTES] [--burst N] [--rate N] [--keepalive SECS] [--pong-timeout SECS] [--max-per-address N] [--allow-origin ORIGIN]... [--any-origin] [--send-queue BYTES] [--slow-client close|drop] [--no-deflate]");
+            eprintln!("chat: {e}\nusage: chat [ADDR] [--max-message BYTES] [--burst N] [--rate N] [--keepalive SECS] [--pong-timeout SECS] [--max-per-address N] [--allow-origin ORIGIN]... [--any-origin] [--send-queue BYTES] [--slow-client close|drop] [--no-deflate] [--redis URL] [--trusted-proxy ADDR[/LEN]]...");
+            return ExitCode::from(2);
+        }
+    };
+    let chat = match server::Chat::start(options) {
+        Ok(chat) => chat,
+        Err(e) => {
+            eprintln!("chat: {e}");
             return ExitCode::from(2);
         }
     };
@@ -70,14 +85,47 @@ async fn main() -> ExitCode {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let app = server::router(options).into_make_service_with_connect_info::<SocketAddr>();
-    match axum::serve(listener, app).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chat: {e}");
-            ExitCode::FAILURE
+    let app =
+        server::router_with(Arc::clone(&chat)).into_make_service_with_connect_info::<SocketAddr>();
+    let stopping = {
+        let chat = Arc::clone(&chat);
+        async move {
+            stop_signal().await;
+            println!("chat: stopping: closing {} connections", chat.connections());
+            chat.close_all();
+        }
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopping).await {
+        eprintln!("chat: {e}");
+        return ExitCode::FAILURE;
+    }
+    // Connection draining: the closing handshakes finish, or the clients are cut off.
+    if !chat.drained(Duration::from_secs(10)).await {
+        eprintln!("chat: {} connections did not close within 10 s", chat.connections());
+    }
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM (what a deploy or a service manager sends) or Ctrl-C.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
         }
     }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
 
 /// The address and options from the command line.
@@ -109,6 +157,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Options), St
                 }
             }
             "--no-deflate" => options.deflate = false,
+            "--redis" => options.redis = Some(value(&arg)?),
+            "--trusted-proxy" => options.trusted_proxies.push(value(&arg)?.parse()?),
             flag if flag.starts_with('-') => return Err(format!("unknown flag {flag}")),
             _ if addr.is_none() => addr = Some(arg),
             _ => return Err(format!("unexpected argument {arg}")),
