@@ -479,8 +479,8 @@ async def scenario(cluster):
         if not all(len(c.closes) > b and c.closes[-1] == 1001 for c, b in zip(clients, before)):
             fail("not every client of the stopped server was closed with 1001")
         await connect_all(clients)
-        await until("all clients on the restarted server",
-                    lambda: cluster.health(0)["connections"] == CLIENTS, 30)
+        await until("all clients (and the canary) on the restarted server",
+                    lambda: cluster.health(0)["connections"] == CLIENTS + 1, 30)
         log(f"SIGTERM: the server closed its {CLIENTS} clients with 1001 and exited; they "
             f"reconnected to the other")
         await exchange(clients, "round4", 1)
