@@ -9,7 +9,9 @@
 //!
 //! Connects SUBSCRIBERS clients to `/ws?room=fanout&name=sN` (spread over the source
 //! addresses 127.0.0.1 to 127.0.0.16), then a sender; prints `start` once every subscriber
-//! saw the sender join, then sends COUNT messages whose text is SIZE bytes, RATE per second.
+//! got a warm-up message from it and no subscriber saw a join or leave for 1 s (the joins'
+//! million events are delivered), then sends COUNT messages whose text is SIZE bytes, RATE
+//! per second. Every connection stays open until all subscribers are done.
 //! Each text starts with its sequence number and the time it was sent, so every subscriber
 //! checks that it gets every message once and in order, and how long each took. Prints one
 //! JSON line: deliveries (to the subscribers and the sender), whether all arrived in order,
@@ -18,7 +20,7 @@
 //! by itself: it waits at most COUNT / RATE + 30 s for the last deliveries.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,6 +78,9 @@ fn stamp(json: &str) -> Option<(usize, u64)> {
 async fn run(addr: SocketAddr, subscribers: usize, size: usize, rate: usize, count: usize) -> bool {
     let base = Instant::now();
     let ready = Arc::new(AtomicUsize::new(0));
+    // When a subscriber last saw an event other than a message (a join, a leave), in
+    // microseconds since `base`.
+    let last_event = Arc::new(AtomicU64::new(0));
     let mut opened = futures_util::stream::iter(0..subscribers)
         .map(|n| async move { open(addr, n, &format!("s{n}")).await })
         .buffer_unordered(128);
@@ -86,13 +91,16 @@ async fn run(addr: SocketAddr, subscribers: usize, size: usize, rate: usize, cou
     let deadline = Duration::from_secs_f64(count as f64 / rate as f64) + Duration::from_secs(30);
     let tasks: Vec<_> = sockets
         .into_iter()
-        .map(|ws| tokio::spawn(subscriber(ws, Arc::clone(&ready), base, count, deadline)))
+        .map(|ws| {
+            let (ready, last_event) = (Arc::clone(&ready), Arc::clone(&last_event));
+            tokio::spawn(subscriber(ws, ready, last_event, base, count, deadline))
+        })
         .collect();
     let sender_ws = open(addr, subscribers, "sender").await;
     let (mut sink, stream) = sender_ws.split();
     // The sender reads its own copies too (it is a member of the room).
-    let own =
-        tokio::spawn(subscriber(stream, Arc::new(AtomicUsize::new(0)), base, count, deadline));
+    let (own_ready, own_events) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+    let own = tokio::spawn(subscriber(stream, own_ready, own_events, base, count, deadline));
     // Warm-up messages until every subscriber got one: the joins have then been delivered
     // (a server that drops messages for a full queue may have dropped some of them).
     let wait_ready = Instant::now();
@@ -108,8 +116,21 @@ async fn run(addr: SocketAddr, subscribers: usize, size: usize, rate: usize, cou
         sink.send(Message::text(warm)).await.expect("send");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The joins of 1,000 members are a million events (each is told to every member); the
+    // measurement starts once they are all delivered: no subscriber saw one for 1 s.
+    let quiet_since = Instant::now();
+    loop {
+        let last = Duration::from_micros(last_event.load(Ordering::Acquire));
+        if base.elapsed().saturating_sub(last) >= Duration::from_secs(1) {
+            break;
+        }
+        if quiet_since.elapsed() > Duration::from_secs(60) {
+            eprintln!("the joins were still arriving after 60 s");
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     println!("start");
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -120,24 +141,31 @@ async fn run(addr: SocketAddr, subscribers: usize, size: usize, rate: usize, cou
         let json = serde_json::json!({"type": "message", "text": text}).to_string();
         sink.send(Message::text(json)).await.expect("send");
     }
+    // The connections stay open until every subscriber is done: a subscriber that left early
+    // would make the server tell the others, delaying their last messages.
     let mut seen = Vec::with_capacity(subscribers);
+    let mut open_streams = Vec::with_capacity(subscribers);
     for task in tasks {
-        seen.push(task.await.expect("subscriber"));
+        let (got, stream) = task.await.expect("subscriber");
+        seen.push(got);
+        open_streams.push(stream);
     }
-    let sender_seen = own.await.expect("sender's own copies");
+    let (sender_seen, _own_stream) = own.await.expect("sender's own copies");
     let seconds = started.elapsed().as_secs_f64();
     report(&seen, &sender_seen, subscribers, count, seconds)
 }
 
 /// Reads until `count` messages arrived (or the deadline passed); counts itself ready when it
-/// gets its first warm-up message.
+/// gets its first warm-up message, and notes when it saw any other event. Gives the stream
+/// back, still open.
 async fn subscriber<S>(
     mut stream: S,
     ready: Arc<AtomicUsize>,
+    last_event: Arc<AtomicU64>,
     base: Instant,
     count: usize,
     deadline: Duration,
-) -> Seen
+) -> (Seen, S)
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -159,10 +187,13 @@ where
                 warm = true;
                 ready.fetch_add(1, Ordering::AcqRel);
             }
+            None if !json.contains(r#""type":"message""#) => {
+                last_event.fetch_max(base.elapsed().as_micros() as u64, Ordering::AcqRel);
+            }
             None => {}
         }
     }
-    seen
+    (seen, stream)
 }
 
 /// Prints the JSON line; `true` if every message reached everyone once, in order.

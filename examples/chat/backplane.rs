@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError};
 use tokio::sync::mpsc;
 
 use super::Chat;
@@ -122,7 +122,10 @@ impl Backplane {
     /// Checks `url` and starts the link to it on the current tokio runtime; the link task
     /// ends when `chat` is dropped.
     pub fn start(url: &str, chat: Weak<Chat>) -> Result<Self, RedisError> {
-        let client = Client::open(url)?;
+        // Small publications go out at once (the crate leaves Nagle's algorithm on).
+        let info = url.into_connection_info()?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let client = Client::open(info.set_tcp_settings(tcp))?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let server = format!("{:x}-{}", nanos, std::process::id());
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
