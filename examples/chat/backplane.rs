@@ -86,6 +86,9 @@ pub struct Backplane {
     link: Mutex<Link>,
 }
 
+/// Room in the outbox for one publication ([`Backplane::slot`]).
+pub struct Slot<'a>(Option<mpsc::Permit<'a, Publication>>);
+
 struct Publication {
     channel: String,
     payload: String,
@@ -140,9 +143,20 @@ impl Backplane {
         *self.link.lock().unwrap()
     }
 
-    /// Publishes an event of `room` (called in the room's order, with the rooms locked).
-    /// Dropped while the link is not up: the members were told.
-    pub fn publish(&self, room: &str, epoch: u64, seq: u64, json: &str) {
+    /// Waits, while the link is up, for room in the outbox for one publication; taken before
+    /// the rooms are locked. A member who sends faster than Redis takes the messages is so
+    /// slowed down (its connection is not read meanwhile, and TCP pushes back on it) rather
+    /// than its messages lost to the other servers.
+    pub async fn slot(&self) -> Slot<'_> {
+        if self.link() != Link::Up {
+            return Slot(None);
+        }
+        Slot(self.outbox.reserve().await.ok())
+    }
+
+    /// Publishes an event of `room` in `slot` (called in the room's order, with the rooms
+    /// locked). Dropped while the link is not up: the members were told.
+    pub fn publish(&self, slot: Slot<'_>, room: &str, epoch: u64, seq: u64, json: &str) {
         if self.link() != Link::Up {
             return;
         }
@@ -150,9 +164,14 @@ impl Backplane {
             channel: format!("{CHANNEL_PREFIX}{room}"),
             payload: format!("{} {epoch} {seq} {json}", self.server),
         };
-        // A full outbox means Redis is not keeping up: this one is lost, and its number
-        // shows the gap to the receivers.
-        let _ = self.outbox.try_send(publication);
+        match slot.0 {
+            Some(permit) => permit.send(publication),
+            // The link came up after the slot was asked for: a full outbox now loses this
+            // one, and its number shows the gap to the receivers.
+            None => {
+                let _ = self.outbox.try_send(publication);
+            }
+        }
     }
 
     /// The first local member of `room` joined: subscribe to it.

@@ -312,12 +312,29 @@ impl Chat {
     /// Sends `event` to every member of `room`, encoded once, and publishes it to the other
     /// servers. Called with the rooms locked, so that every member here sees the room's
     /// messages in the same order, and the other servers get them in that order.
-    fn broadcast(&self, state: &mut Room, room: &str, event: &ServerEvent<'_>) {
+    /// `slot` is room in the backplane's outbox ([`Chat::slot`]), taken before the rooms were
+    /// locked.
+    fn broadcast(
+        &self,
+        state: &mut Room,
+        room: &str,
+        event: &ServerEvent<'_>,
+        slot: Option<backplane::Slot<'_>>,
+    ) {
         let json = serde_json::to_string(event).expect("serializable");
         send_all(state, &json);
-        if let Some(backplane) = &self.backplane {
+        if let (Some(backplane), Some(slot)) = (&self.backplane, slot) {
             state.seq += 1;
-            backplane.publish(room, state.epoch, state.seq, &json);
+            backplane.publish(slot, room, state.epoch, state.seq, &json);
+        }
+    }
+
+    /// With a backplane, waits for room in its outbox for one publication (see
+    /// [`backplane::Backplane::slot`]).
+    async fn slot(&self) -> Option<backplane::Slot<'_>> {
+        match &self.backplane {
+            Some(backplane) => Some(backplane.slot().await),
+            None => None,
         }
     }
 
@@ -537,6 +554,7 @@ async fn member(chat: Arc<Chat>, socket: WebSocket<Upgraded>, room: String, name
     let (mut reader, writer) = socket.split();
     let writer = Arc::new(writer);
     {
+        let slot = chat.slot().await;
         let mut rooms = chat.rooms.lock().unwrap();
         let state = rooms.entry(room.clone()).or_insert_with(|| {
             if let Some(backplane) = &chat.backplane {
@@ -551,7 +569,7 @@ async fn member(chat: Arc<Chat>, socket: WebSocket<Upgraded>, room: String, name
         });
         state.members.insert(id, Arc::clone(&writer));
         let join = ServerEvent::Join { room: &room, name: &name, time: now_ms() };
-        chat.broadcast(state, &room, &join);
+        chat.broadcast(state, &room, &join, slot);
         // A member joining while the rooms are local to this server is told so.
         if chat.link() == Some(backplane::Link::Down) {
             let down = backplane_event(backplane::Link::Down);
@@ -560,12 +578,13 @@ async fn member(chat: Arc<Chat>, socket: WebSocket<Upgraded>, room: String, name
     }
     let mut bucket = Bucket::new(chat.options.burst, chat.options.rate);
     let _ended = relay(&chat, &mut reader, &writer, &mut bucket, &room, &name).await;
+    let slot = chat.slot().await;
     let mut rooms = chat.rooms.lock().unwrap();
     if let Some(state) = rooms.get_mut(&room) {
         state.members.remove(&id);
         // The other servers hear of the leave even when nobody is left here.
         let leave = ServerEvent::Leave { room: &room, name: &name, time: now_ms() };
-        chat.broadcast(state, &room, &leave);
+        chat.broadcast(state, &room, &leave, slot);
         if state.members.is_empty() {
             rooms.remove(&room);
             if let Some(backplane) = &chat.backplane {
@@ -617,10 +636,11 @@ async fn relay(
         }
         match serde_json::from_str::<ClientEvent>(&text) {
             Ok(ClientEvent::Message { text }) => {
+                let slot = chat.slot().await;
                 let mut rooms = chat.rooms.lock().unwrap();
                 let event = ServerEvent::Message { room, name, text: &text, time: now_ms() };
                 if let Some(state) = rooms.get_mut(room) {
-                    chat.broadcast(state, room, &event);
+                    chat.broadcast(state, room, &event, slot);
                 }
             }
             Err(e) => reply_error(writer, &format!("invalid message: {e}")),
