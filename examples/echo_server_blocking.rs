@@ -1,46 +1,76 @@
 //! An echo server on the blocking adapter, one thread per connection: every text or binary
-//! message comes back with its type. The limits are high enough for the Autobahn 9.* cases
-//! (16 MiB messages, many fragments), and it sends no keepalive pings.
+//! message comes back with its type. As `echo_server`, it faces untrusted clients with the
+//! crate's defaults: the [`Listener`](wsmachine::blocking::Listener) bounds handshakes in
+//! progress (1,024) and open connections (here 4,000 threads, then 503) and survives running
+//! out of file descriptors; each connection has the default limits and deadlines.
 //!
 //! ```text
-//! cargo run --release --example echo_server_blocking -- [ADDR]   # default 127.0.0.1:9002
+//! cargo run --release --example echo_server_blocking -- [ADDR] [--max-message BYTES] [--max-connections N]
 //! ```
-
-use std::net::{TcpListener, TcpStream};
+//!
+//! `ADDR` defaults to 127.0.0.1:9002; the Autobahn run passes `--max-message 16777216`.
 
 use wsmachine::{blocking, Config, Decision, Incoming};
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
-    let listener = TcpListener::bind(&addr)?;
+    let (addr, max_message, max_connections) = match parse(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("echo_server_blocking: {e}\nusage: echo_server_blocking [ADDR] [--max-message BYTES] [--max-connections N]");
+            std::process::exit(2)
+        }
+    };
+    let listener = blocking::Listener::bind(&addr)?.max_connections(max_connections);
     println!("echo_server_blocking listening on ws://{}", listener.local_addr()?);
-    for tcp in listener.incoming() {
-        match tcp {
-            Ok(tcp) => {
-                std::thread::spawn(move || {
-                    if let Err(e) = serve(tcp) {
-                        eprintln!("connection ended: {e}");
-                    }
-                });
+    let config = config(max_message);
+    loop {
+        let pending = listener.accept();
+        let config = config.clone();
+        // A small stack: the connection's state is on the heap, and 4,000 threads with the
+        // default 2 MiB stacks would reserve 8 GiB of address space.
+        let spawned = std::thread::Builder::new().stack_size(128 * 1024).spawn(move || {
+            if let Err(e) = serve(pending, config) {
+                eprintln!("connection ended: {e}");
             }
-            Err(e) => eprintln!("accept failed: {e}"),
+        });
+        if let Err(e) = spawned {
+            // Out of threads: the connection (moved into the closure) is dropped.
+            eprintln!("no thread for a connection: {e}");
         }
     }
-    Ok(())
 }
 
-fn config() -> Config {
-    let config =
-        Config::new().max_message_size(16 << 20).max_frame_size(16 << 20).max_fragments(1 << 20);
+/// The address, the message limit and the connection limit from the command line.
+fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Option<u64>, usize), String> {
+    let (mut addr, mut max_message, mut max_connections) = ("127.0.0.1:9002".into(), None, 4_000);
+    while let Some(arg) = args.next() {
+        let mut number = || -> Result<u64, String> {
+            let v = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+            v.parse().map_err(|_| format!("{arg}: not a number: {v}"))
+        };
+        match arg.as_str() {
+            "--max-message" => max_message = Some(number()?),
+            "--max-connections" => max_connections = number()? as usize,
+            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
+            _ => addr = arg,
+        }
+    }
+    Ok((addr, max_message, max_connections))
+}
+
+fn config(max_message: Option<u64>) -> Config {
+    let mut config = Config::new();
+    if let Some(max) = max_message {
+        config = config.max_message_size(max).max_frame_size(max).max_fragments(1 << 20);
+    }
     // With `deflate`: compression accepted, every echo compressed (as in `echo_server`).
     #[cfg(feature = "deflate")]
     let config = config.deflate(wsmachine::DeflateConfig::new().threshold(0));
     config
 }
 
-fn serve(tcp: TcpStream) -> Result<(), wsmachine::AdapterError> {
-    tcp.set_nodelay(true)?;
-    let mut ws = blocking::accept_with(tcp, config(), |_request| Decision::accept())?;
+fn serve(pending: blocking::Pending, config: Config) -> Result<(), wsmachine::AdapterError> {
+    let mut ws = pending.accept_with(config, |_request| Decision::accept())?;
     while let Some(incoming) = ws.recv()? {
         match incoming {
             Incoming::Text(text) => ws.send_text(&text)?,

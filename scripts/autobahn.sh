@@ -55,14 +55,14 @@ rm -rf reports/echo_server reports/echo_server_blocking reports/client
 mkdir -p reports
 
 step "fuzzingclient against echo_server (tokio) on $TOKIO_PORT"
-target/release/examples/echo_server "127.0.0.1:$TOKIO_PORT" >reports/echo_server.log 2>&1 &
+target/release/examples/echo_server "127.0.0.1:$TOKIO_PORT" --max-message 16777216 >reports/echo_server.log 2>&1 &
 pids+=($!)
 wait_for_port "$TOKIO_PORT"
 timeout 900 .venv/bin/kosoku -m fuzzingclient "127.0.0.1:$TOKIO_PORT" -o reports/echo_server \
   >reports/echo_server.kosoku.log 2>&1 || true
 
 step "fuzzingclient against echo_server_blocking (std) on $BLOCKING_PORT"
-target/release/examples/echo_server_blocking "127.0.0.1:$BLOCKING_PORT" \
+target/release/examples/echo_server_blocking "127.0.0.1:$BLOCKING_PORT" --max-message 16777216 \
   >reports/echo_server_blocking.log 2>&1 &
 pids+=($!)
 wait_for_port "$BLOCKING_PORT"

@@ -10,9 +10,15 @@ use wsmachine::{
     Config, Encoding, MessageKind, OwnedMessage, SharedMessage, SharedSend, UsageError,
 };
 
+/// The default configuration without keepalive: the pairs' `drive` runs until nothing is
+/// left to do, and keepalive pings would never let an open connection settle.
+fn config() -> Config {
+    Config::new().keepalive_interval(None)
+}
+
 /// `n` open pairs (framing only) with the default configuration.
 fn open_pairs(n: usize) -> Vec<Pair> {
-    (0..n).map(|_| Pair::open(Config::new(), Config::new())).collect()
+    (0..n).map(|_| Pair::open(config(), config())).collect()
 }
 
 #[test]
@@ -32,7 +38,7 @@ fn a_shared_message_is_one_frame_for_every_connection() {
     assert_eq!(message.encodings(), 1, "one copy of the payload for all of them");
     let binary = SharedMessage::binary(&[0; 70_000]);
     assert_eq!(binary.frame(Encoding::Plain).unwrap()[..2], [0x82, 127]);
-    let mut pair = Pair::open(Config::new(), Config::new());
+    let mut pair = Pair::open(config(), config());
     pair.send_shared(&binary).unwrap();
     pair.drive();
     assert_eq!(pair.client.messages(), [OwnedMessage::Binary(vec![0; 70_000])]);
@@ -40,7 +46,7 @@ fn a_shared_message_is_one_frame_for_every_connection() {
 
 #[test]
 fn owed_control_frames_go_ahead_of_the_shared_frame() {
-    let mut pair = Pair::open(Config::new(), Config::new());
+    let mut pair = Pair::open(config(), config());
     pair.link.latency = wsmachine::Duration::from_micros(0);
     pair.command(Side::Client, |c, out, _| c.send_ping(b"p", out)).unwrap();
     // One round: the server takes the ping and owes a pong, not yet written.
@@ -58,14 +64,14 @@ fn owed_control_frames_go_ahead_of_the_shared_frame() {
 fn the_rules_of_sending_hold_for_shared_messages() {
     let message = SharedMessage::text("x");
     // A client masks each frame with its own key: it cannot share one.
-    let mut pair = Pair::open(Config::new(), Config::new());
+    let mut pair = Pair::open(config(), config());
     let mut out = [0; 64];
     assert_eq!(pair.client.conn.send_shared(&message, &mut out), Err(UsageError::WrongRole));
     // Not inside a fragmented message, and not after a close.
     pair.command(Side::Server, |c, out, _| c.send_fragment(MessageKind::Text, b"a", false, out))
         .unwrap();
     assert_eq!(pair.send_shared(&message), Err(UsageError::MessageInProgress));
-    let mut pair = Pair::open(Config::new(), Config::new());
+    let mut pair = Pair::open(config(), config());
     pair.command(Side::Server, |c, out, now| c.close(wsmachine::CloseCode::NORMAL, "", out, now))
         .unwrap();
     assert_eq!(pair.send_shared(&message), Err(UsageError::Closing));
@@ -83,7 +89,7 @@ mod compressed {
             .threshold(0)
             .server_max_window_bits(server_bits)
             .server_no_context_takeover(!takeover);
-        let mut pair = Pair::new(Config::new().deflate(deflate), Config::new().deflate(deflate));
+        let mut pair = Pair::new(config().deflate(deflate), config().deflate(deflate));
         pair.connect();
         let params = pair.server.conn.compression().expect("negotiated");
         assert_eq!(params.server_max_window_bits, server_bits);
@@ -145,7 +151,7 @@ mod compressed {
     #[test]
     fn below_the_threshold_the_plain_frame_is_shared() {
         let deflate = DeflateConfig::new().threshold(100);
-        let mut pair = Pair::new(Config::new().deflate(deflate), Config::new().deflate(deflate));
+        let mut pair = Pair::new(config().deflate(deflate), config().deflate(deflate));
         pair.connect();
         let message = SharedMessage::text("short");
         let sent = pair.send_shared(&message).unwrap();

@@ -237,6 +237,7 @@ async fn a_flood_is_closed_with_1008_while_the_room_goes_on() {
         let mut ann = join(addr, "flood", "ann").await;
         let mut bob = join(addr, "flood", "bob").await;
         let mut flooder = join(addr, "flood", "flo").await;
+        let started = std::time::Instant::now();
         for i in 0..150 {
             let json = serde_json::json!({"type": "message", "text": format!("spam {i}")});
             if flooder.send(Outgoing::Text(json.to_string())).await.is_err() {
@@ -244,7 +245,10 @@ async fn a_flood_is_closed_with_1008_while_the_room_goes_on() {
             }
         }
         assert_eq!(close_code(&mut flooder).await, Some(CloseCode::POLICY_VIOLATION));
-        // At most the burst got through; the others are still chatting.
+        // The bucket refills at the sustained rate (50/s) while the flood is sent: on a busy
+        // machine the 150 sends take long enough for a few more to be allowed.
+        let refilled = (started.elapsed().as_secs_f64() * 50.0).ceil() as usize;
+        // At most the burst (and what refilled) got through; the others are still chatting.
         say(&mut bob, "still here").await;
         let mut spam = 0;
         loop {
@@ -255,7 +259,7 @@ async fn a_flood_is_closed_with_1008_while_the_room_goes_on() {
             assert_eq!(event["name"], "flo");
             spam += 1;
         }
-        assert!(spam <= 100, "{spam} messages of the flood were relayed");
+        assert!(spam <= 100 + refilled, "{spam} messages of the flood were relayed");
     })
     .await;
 }

@@ -28,6 +28,7 @@
 //! | `--keepalive SECS` | 30 | ping interval (0: off) |
 //! | `--pong-timeout SECS` | 30 | a client that does not answer a ping in time is closed |
 //! | `--max-per-address N` | 32 | connections per client address; past it, 429 |
+//! | `--max-connections N` | 10000 | TCP connections open at once (HTTP and WebSocket); past it, 503 with `Retry-After: 1` |
 //! | `--allow-origin ORIGIN` | none | an `Origin` allowed besides the served host (repeatable); others get 403 |
 //! | `--any-origin` | off | allow every `Origin` (no cross-site check) |
 //! | `--send-queue BYTES` | 4194304 | what a slow reader may have waiting |
@@ -47,21 +48,19 @@
 #[allow(dead_code)] // the tests (tests/chat.rs) use more of it than the binary
 mod server;
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use server::Options;
 use wsmachine::SendQueueFull;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (addr, options) = match parse(std::env::args().skip(1)) {
+    let (addr, options, max_connections) = match parse(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("chat: {e}\nusage: chat [ADDR] [--max-message BYTES] [--burst N] [--rate N] [--keepalive SECS] [--pong-timeout SECS] [--max-per-address N] [--allow-origin ORIGIN]... [--any-origin] [--send-queue BYTES] [--slow-client close|drop] [--no-deflate] [--redis URL] [--trusted-proxy ADDR[/LEN]]...");
+            eprintln!("chat: {e}\nusage: chat [ADDR] [--max-message BYTES] [--burst N] [--rate N] [--keepalive SECS] [--pong-timeout SECS] [--max-per-address N] [--max-connections N] [--allow-origin ORIGIN]... [--any-origin] [--send-queue BYTES] [--slow-client close|drop] [--no-deflate] [--redis URL] [--trusted-proxy ADDR[/LEN]]...");
             return ExitCode::from(2);
         }
     };
@@ -81,12 +80,9 @@ async fn main() -> ExitCode {
     };
     let local = listener.local_addr().expect("a bound listener has an address");
     println!("chat: open http://{local}/?room=lobby in a browser");
-    // Messages are small and latency matters: no Nagle delay on the connections.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app =
-        server::router_with(Arc::clone(&chat)).into_make_service_with_connect_info::<SocketAddr>();
+    // The crate's listener: `accept` survives running out of descriptors, and connections
+    // past the limit get 503 (TCP_NODELAY is on: messages are small and latency matters).
+    let listener = wsmachine::tokio::Listener::from_tcp(listener).max_connections(max_connections);
     let stopping = {
         let chat = Arc::clone(&chat);
         async move {
@@ -95,15 +91,70 @@ async fn main() -> ExitCode {
             chat.close_all();
         }
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopping).await {
-        eprintln!("chat: {e}");
-        return ExitCode::FAILURE;
-    }
+    serve(listener, server::router_with(Arc::clone(&chat)), stopping).await;
     // Connection draining: the closing handshakes finish, or the clients are cut off.
     if !chat.drained(Duration::from_secs(10)).await {
         eprintln!("chat: {} connections did not close within 10 s", chat.connections());
     }
     ExitCode::SUCCESS
+}
+
+/// How long a client has to send a whole HTTP request head (a page, or the upgrade request):
+/// a slowloris client that sends it a byte at a time is cut off then, as the WebSocket
+/// handshake deadline does for `echo_server`.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1.1 and HTTP/2 connections from `listener` with `router` until `stopping`
+/// completes, then lets the HTTP requests in progress finish (up to 5 s).
+///
+/// This is `axum::serve` with what a public server needs and `axum::serve` does not set: a
+/// deadline for the request head (hyper applies one only when given a timer), and the
+/// listener's connection limit, past which a connection is answered with 503.
+async fn serve(
+    listener: wsmachine::tokio::Listener,
+    router: axum::Router,
+    stopping: impl std::future::Future<Output = ()>,
+) {
+    use hyper::body::Incoming;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower_service::Service;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    // RFC 8441: WebSockets over HTTP/2 need the extended CONNECT method.
+    builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stopping = std::pin::pin!(stopping);
+    loop {
+        let pending = tokio::select! {
+            pending = listener.accept() => pending,
+            () = &mut stopping => break,
+        };
+        let peer = pending.peer_addr();
+        let over = pending.is_over_limit();
+        let io = TokioIo::new(pending.into_stream());
+        if over {
+            let busy = hyper::service::service_fn(|_: hyper::Request<Incoming>| async {
+                let mut response = hyper::Response::new(axum::body::Body::from("server busy\n"));
+                *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                response
+                    .headers_mut()
+                    .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+                Ok::<_, std::convert::Infallible>(response)
+            });
+            tokio::spawn(graceful.watch(builder.serve_connection(io, busy).into_owned()));
+            continue;
+        }
+        let router = router.clone();
+        // The route reads the client's address as axum's `ConnectInfo`.
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            router.clone().call(request)
+        });
+        let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
+        tokio::spawn(graceful.watch(connection));
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
 /// SIGTERM (what a deploy or a service manager sends) or Ctrl-C.
@@ -129,9 +180,10 @@ async fn stop_signal() {
 }
 
 /// The address and options from the command line.
-fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Options), String> {
+fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Options, usize), String> {
     let mut addr = None;
     let mut options = Options::default();
+    let mut max_connections = 10_000;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -143,6 +195,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Options), St
                 options.pong_timeout = Duration::from_secs(number(&value(&arg)?)?);
             }
             "--max-per-address" => options.max_per_address = number(&value(&arg)?)?,
+            "--max-connections" => max_connections = number(&value(&arg)?)?,
             "--allow-origin" => {
                 let origin = value(&arg)?;
                 options.allowed_origins.get_or_insert_with(Vec::new).push(origin);
@@ -164,7 +217,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Options), St
             _ => return Err(format!("unexpected argument {arg}")),
         }
     }
-    Ok((addr.unwrap_or_else(|| "127.0.0.1:8080".into()), options))
+    Ok((addr.unwrap_or_else(|| "127.0.0.1:8080".into()), options, max_connections))
 }
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {

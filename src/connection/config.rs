@@ -18,8 +18,8 @@ use crate::time::Duration;
 /// | [`auto_pong`](Self::auto_pong) | on | RFC 6455 §5.5.2 requires the pong; the library owes it, not the application |
 /// | [`handshake_timeout`](Self::handshake_timeout) | 10 s | a peer that opens a connection and sends nothing (slowloris) is dropped; a real handshake takes milliseconds |
 /// | [`close_timeout`](Self::close_timeout) | 10 s | a peer that never answers a close cannot hold the connection open |
-/// | [`keepalive_interval`](Self::keepalive_interval) | off | pings cost traffic on every idle connection; turn on to detect dead peers |
-/// | [`pong_timeout`](Self::pong_timeout) | 20 s | with keepalive on: time for the peer to answer, generous for slow mobile links |
+/// | [`keepalive_interval`](Self::keepalive_interval) | 20 s | a peer that vanished (or an attacker that opens connections and then stays silent) is found and its connection freed: a silent connection is pinged after 20 s and closed 20 s later without a pong, so it is gone within 40 s plus the close deadline. A ping costs 2 bytes each way per 20 s of silence. As Python websockets (20 s / 20 s) |
+/// | [`pong_timeout`](Self::pong_timeout) | 20 s | time for the peer to answer a keepalive ping, generous for slow mobile links |
 /// | [`idle_timeout`](Self::idle_timeout) | off | whether silence is acceptable is the application's policy |
 /// | [`send_queue`](Self::send_queue) | 2 MiB, then close with 1008 | what a reader that stops reading can make the sender hold: more than one largest message, far below memory |
 /// | `deflate` (feature `deflate`) | on, see [`DeflateConfig`](crate::DeflateConfig) | every browser offers permessage-deflate; the defaults keep an idle connection's cost small |
@@ -85,7 +85,7 @@ impl Config {
             auto_pong: true,
             handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Some(Duration::from_secs(10)),
-            keepalive_interval: None,
+            keepalive_interval: Some(Duration::from_secs(20)),
             pong_timeout: Duration::from_secs(20),
             idle_timeout: None,
             send_queue_limit: 2 << 20,
@@ -178,8 +178,10 @@ impl Config {
         self
     }
 
-    /// Send a keepalive ping after this long without receiving anything (off by default). A
-    /// peer that does not answer within [`pong_timeout`](Self::pong_timeout) is declared dead.
+    /// Send a keepalive ping after this long without receiving anything (20 s by default;
+    /// `None` turns keepalive off). A peer that does not answer within
+    /// [`pong_timeout`](Self::pong_timeout) is declared dead: the connection fails with
+    /// [`ErrorKind::PongTimeout`](crate::ErrorKind::PongTimeout).
     pub const fn keepalive_interval(mut self, interval: Option<Duration>) -> Self {
         self.keepalive_interval = interval;
         self

@@ -2,7 +2,8 @@
 //!
 //! `driver.rs` is the one I/O-free driver every adapter runs on (a [`Connection`] with its read
 //! and output buffers, reassembly and the handshake answer); `owned.rs` the owned types the
-//! adapters speak; `error.rs` their error; `url.rs` `ws://` URLs; `clock.rs` the operating
+//! adapters speak; `error.rs` their error; `url.rs` `ws://` URLs; `listen.rs` the limits and accept backoff both
+//! adapters' listeners share; `clock.rs` the operating
 //! system's time and entropy. `blocking.rs` and `tokio/` only move bytes between a transport
 //! and the driver.
 //!
@@ -20,6 +21,8 @@ pub mod axum;
 pub mod blocking;
 #[cfg(feature = "std")]
 pub(crate) mod clock;
+#[cfg(feature = "std")]
+pub(crate) mod listen;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 #[cfg(feature = "std")]

@@ -77,6 +77,7 @@
 
 mod halves;
 mod handshake;
+mod listener;
 mod pump;
 mod socket;
 mod task;
@@ -88,6 +89,7 @@ use ::tokio::net::TcpStream;
 use ::tokio::time::Instant as TokioInstant;
 
 pub use self::halves::{ReadHalf, WriteHalf, RECEIVE_QUEUE};
+pub use self::listener::{Accepted, Listener, Pending};
 pub use self::socket::{WebSocket, WRITE_BATCH};
 
 use self::handshake::handshake;

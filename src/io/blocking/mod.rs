@@ -39,6 +39,8 @@
 //! One thread drives the connection: keepalive pings go out only while a call is running
 //! (typically [`WebSocket::recv`]). For concurrent reading and writing, use the tokio adapter.
 
+mod listener;
+
 use alloc::boxed::Box;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -52,6 +54,8 @@ use crate::connection::config::Config;
 use crate::connection::{Connection, Event, MessageKind};
 use crate::handshake::{ClientRequest, Request};
 use crate::wire::close::CloseCode;
+
+pub use self::listener::{Accepted, Listener, Pending};
 
 /// What the blocking adapter needs of a stream besides `Read + Write`: a way to bound how long
 /// a read waits, and a way to close it.
