@@ -7,21 +7,27 @@
 //! measures it under attack.
 //!
 //! ```text
-//! cargo run --release --features tokio,deflate --example echo_server -- [ADDR] [--max-message BYTES] [--max-connections N] [--max-handshakes N]
+//! cargo run --release --features tokio,deflate --example echo_server -- [ADDR] [--max-message BYTES] [--max-connections N] [--max-handshakes N] [--keepalive SECS] [--pong-timeout SECS]
 //! ```
 //!
-//! `ADDR` defaults to 127.0.0.1:9001. The Autobahn run (`scripts/autobahn.sh`) raises the
+//! `ADDR` defaults to 127.0.0.1:9001; `--keepalive 0` turns keepalive off. The Autobahn run
+//! (`scripts/autobahn.sh`) raises the
 //! message and frame limits with `--max-message 16777216` for its 16 MiB cases.
+
+#[path = "support/memory.rs"]
+mod memory;
 
 use wsmachine::tokio as ws;
 use wsmachine::{Config, Decision, Incoming, Outgoing};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Buffers of large messages go back to the system once freed (see memory.rs).
+    memory::return_large_buffers();
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {
-            eprintln!("echo_server: {e}\nusage: echo_server [ADDR] [--max-message BYTES] [--max-connections N] [--max-handshakes N]");
+            eprintln!("echo_server: {e}\nusage: echo_server [ADDR] [--max-message BYTES] [--max-connections N] [--max-handshakes N] [--keepalive SECS] [--pong-timeout SECS]");
             std::process::exit(2);
         }
     };
@@ -30,6 +36,16 @@ async fn main() -> std::io::Result<()> {
         .max_connections(options.max_connections)
         .max_handshakes(options.max_handshakes);
     println!("echo_server listening on ws://{}", listener.local_addr()?);
+    let listener = std::sync::Arc::new(listener);
+    // Memory freed by connections that went away goes back to the system (see memory.rs).
+    let watched = std::sync::Arc::clone(&listener);
+    tokio::spawn(async move {
+        let mut trimmer = memory::Trimmer::default();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            trimmer.check(watched.connections());
+        }
+    });
     let config = options.config();
     loop {
         let pending = listener.accept().await;
@@ -47,6 +63,8 @@ struct Options {
     max_message: Option<u64>,
     max_connections: usize,
     max_handshakes: usize,
+    keepalive: Option<u64>,
+    pong_timeout: Option<u64>,
 }
 
 impl Options {
@@ -56,6 +74,8 @@ impl Options {
             max_message: None,
             max_connections: 10_000,
             max_handshakes: 1_024,
+            keepalive: None,
+            pong_timeout: None,
         };
         while let Some(arg) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -64,6 +84,8 @@ impl Options {
                 "--max-message" => options.max_message = Some(number(value()?)?),
                 "--max-connections" => options.max_connections = number(value()?)? as usize,
                 "--max-handshakes" => options.max_handshakes = number(value()?)? as usize,
+                "--keepalive" => options.keepalive = Some(number(value()?)?),
+                "--pong-timeout" => options.pong_timeout = Some(number(value()?)?),
                 flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
                 _ => options.addr = arg,
             }
@@ -76,6 +98,13 @@ impl Options {
         if let Some(max) = self.max_message {
             // Messages and frames up to `max`, in as many fragments as the Autobahn cases use.
             config = config.max_message_size(max).max_frame_size(max).max_fragments(1 << 20);
+        }
+        if let Some(secs) = self.keepalive {
+            let interval = (secs > 0).then(|| wsmachine::Duration::from_secs(secs));
+            config = config.keepalive_interval(interval);
+        }
+        if let Some(secs) = self.pong_timeout {
+            config = config.pong_timeout(wsmachine::Duration::from_secs(secs));
         }
         // With `deflate`, permessage-deflate is accepted with the defaults, except that every
         // echo is compressed however small (the default threshold leaves messages under 64

@@ -10,9 +10,16 @@
 //!
 //! `ADDR` defaults to 127.0.0.1:9002; the Autobahn run passes `--max-message 16777216`.
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use wsmachine::{blocking, Config, Decision, Incoming};
 
 fn main() -> std::io::Result<()> {
+    // Buffers of large messages go back to the system once freed (see memory.rs).
+    memory::return_large_buffers();
+    // A thread per connection: few arenas, so that their memory goes back too.
+    memory::few_arenas();
     let (addr, max_message, max_connections) = match parse(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -22,13 +29,23 @@ fn main() -> std::io::Result<()> {
     };
     let listener = blocking::Listener::bind(&addr)?.max_connections(max_connections);
     println!("echo_server_blocking listening on ws://{}", listener.local_addr()?);
+    let listener = std::sync::Arc::new(listener);
+    // Memory freed by connections that went away goes back to the system (see memory.rs).
+    let watched = std::sync::Arc::clone(&listener);
+    std::thread::spawn(move || {
+        let mut trimmer = memory::Trimmer::default();
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            trimmer.check(watched.connections());
+        }
+    });
     let config = config(max_message);
     loop {
         let pending = listener.accept();
         let config = config.clone();
-        // A small stack: the connection's state is on the heap, and 4,000 threads with the
-        // default 2 MiB stacks would reserve 8 GiB of address space.
-        let spawned = std::thread::Builder::new().stack_size(128 * 1024).spawn(move || {
+        // The default stack size: 2 MiB of address space, of which a connection touches a
+        // few KiB.
+        let spawned = std::thread::Builder::new().spawn(move || {
             if let Err(e) = serve(pending, config) {
                 eprintln!("connection ended: {e}");
             }

@@ -45,7 +45,8 @@ SERVERS = {
     "wsmachine": ("bench_chat_wsmachine", []),
     # The chat example with its protections opened up for the load: one sender at up to
     # 1,000 messages a second, 1,000 connections from 16 loopback addresses.
-    "wsmachine-axum": ("chat", ["--rate", "1000000", "--burst", "1000000", "--max-per-address", "100000"]),
+    "wsmachine-axum": ("chat", ["--rate", "1000000", "--burst", "1000000", "--byte-rate", str(1 << 40),
+                                 "--max-per-address", "100000"]),
     "tungstenite": ("bench_chat_tungstenite", []),
     "fastwebsockets": ("bench_chat_fastwebsockets", []),
     "floor": ("bench_chat_floor", []),

@@ -545,8 +545,8 @@ def measure():
     # connections from 16 addresses; and a send queue that holds the whole throughput run, so
     # that what is measured is what the servers deliver, not the 100 load-generating clients
     # (on the same two cores) being closed as slow readers.
-    flags = ["--rate", "1000000", "--burst", "1000000", "--max-per-address", "100000",
-             "--send-queue", str(1 << 30)]
+    flags = ["--rate", "1000000", "--burst", "1000000", "--byte-rate", str(1 << 40),
+             "--max-per-address", "100000", "--send-queue", str(1 << 30)]
     rows = []
     for servers in (1, 2):
         for label, params in (("throughput", (100, 1024, 5000, 20000)),

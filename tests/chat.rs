@@ -304,10 +304,46 @@ async fn hostile_json_gets_an_error_and_the_room_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_past_the_byte_rate_are_read_later_not_refused() {
+    bounded(20, async {
+        let byte_rate = 256 * 1024;
+        let (addr, _chat) =
+            serve(server::Options { byte_rate, ..server::Options::default() }).await;
+        let mut ann = join(addr, "paced", "ann").await;
+        let mut bob = join(addr, "paced", "bob").await;
+        let text = "p".repeat(128 * 1024);
+        let started = std::time::Instant::now();
+        for _ in 0..6 {
+            say(&mut bob, &text).await;
+        }
+        for _ in 0..6 {
+            let event = next_message(&mut ann).await;
+            assert_eq!(event["text"].as_str().map(str::len), Some(text.len()));
+        }
+        // A second's worth (256 KiB) at once, then 256 KiB per second: the sixth message
+        // cannot be read before (6 - 1) * 128 KiB - 256 KiB = 384 KiB were paid, 1.5 s.
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(1400), "paced too little: {elapsed:?}");
+        // Bob was slowed, not closed: he still chats.
+        say(&mut bob, "still here").await;
+        loop {
+            if next_message(&mut ann).await["text"] == "still here" {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_delays_no_one_and_is_dropped() {
     bounded(60, async {
-        let options =
-            server::Options { rate: 100_000, burst: 100_000, ..server::Options::default() };
+        let options = server::Options {
+            rate: 100_000,
+            burst: 100_000,
+            byte_rate: 1 << 40,
+            ..server::Options::default()
+        };
         let (addr, chat) = serve(options).await;
         let mut ann = join(addr, "slow", "ann").await;
         let mut bob = join(addr, "slow", "bob").await;

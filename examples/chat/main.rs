@@ -25,6 +25,7 @@
 //! | `--max-message BYTES` | 1048576 | larger WebSocket messages are refused with 1009 |
 //! | `--burst N` | 100 | messages a connection may send at once... |
 //! | `--rate N` | 50 | ...and per second, sustained; past either, 1008 |
+//! | `--byte-rate BYTES` | 1048576 | bytes of messages a connection may send per second, sustained; past it its next message is read later (backpressure, nothing refused) |
 //! | `--keepalive SECS` | 30 | ping interval (0: off) |
 //! | `--pong-timeout SECS` | 30 | a client that does not answer a ping in time is closed |
 //! | `--max-per-address N` | 32 | connections per client address; past it, 429 |
@@ -44,6 +45,9 @@
 //! server stops accepting, closes every connection with 1001 (going away) so that clients
 //! reconnect to another server, and exits once they are gone (at most 10 s).
 
+#[path = "../support/memory.rs"]
+mod memory;
+
 #[path = "server.rs"]
 #[allow(dead_code)] // the tests (tests/chat.rs) use more of it than the binary
 mod server;
@@ -57,10 +61,12 @@ use wsmachine::SendQueueFull;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Buffers of large messages go back to the system once freed (see memory.rs).
+    memory::return_large_buffers();
     let (addr, options, max_connections) = match parse(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("chat: {e}\nusage: chat [ADDR] [--max-message BYTES] [--burst N] [--rate N] [--keepalive SECS] [--pong-timeout SECS] [--max-per-address N] [--max-connections N] [--allow-origin ORIGIN]... [--any-origin] [--send-queue BYTES] [--slow-client close|drop] [--no-deflate] [--redis URL] [--trusted-proxy ADDR[/LEN]]...");
+            eprintln!("chat: {e}\nusage: chat [ADDR] [--max-message BYTES] [--burst N] [--rate N] [--byte-rate BYTES] [--keepalive SECS] [--pong-timeout SECS] [--max-per-address N] [--max-connections N] [--allow-origin ORIGIN]... [--any-origin] [--send-queue BYTES] [--slow-client close|drop] [--no-deflate] [--redis URL] [--trusted-proxy ADDR[/LEN]]...");
             return ExitCode::from(2);
         }
     };
@@ -82,7 +88,17 @@ async fn main() -> ExitCode {
     println!("chat: open http://{local}/?room=lobby in a browser");
     // The crate's listener: `accept` survives running out of descriptors, and connections
     // past the limit get 503 (TCP_NODELAY is on: messages are small and latency matters).
-    let listener = wsmachine::tokio::Listener::from_tcp(listener).max_connections(max_connections);
+    let listener =
+        Arc::new(wsmachine::tokio::Listener::from_tcp(listener).max_connections(max_connections));
+    // Memory freed by connections that went away goes back to the system (see memory.rs).
+    let watched = Arc::clone(&listener);
+    tokio::spawn(async move {
+        let mut trimmer = memory::Trimmer::default();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            trimmer.check(watched.connections());
+        }
+    });
     let stopping = {
         let chat = Arc::clone(&chat);
         async move {
@@ -111,7 +127,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// deadline for the request head (hyper applies one only when given a timer), and the
 /// listener's connection limit, past which a connection is answered with 503.
 async fn serve(
-    listener: wsmachine::tokio::Listener,
+    listener: Arc<wsmachine::tokio::Listener>,
     router: axum::Router,
     stopping: impl std::future::Future<Output = ()>,
 ) {
@@ -190,6 +206,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Options, usi
             "--max-message" => options.max_message = number(&value(&arg)?)?,
             "--burst" => options.burst = number(&value(&arg)?)?,
             "--rate" => options.rate = number(&value(&arg)?)?,
+            "--byte-rate" => options.byte_rate = number(&value(&arg)?)?,
             "--keepalive" => options.keepalive = Duration::from_secs(number(&value(&arg)?)?),
             "--pong-timeout" => {
                 options.pong_timeout = Duration::from_secs(number(&value(&arg)?)?);

@@ -87,6 +87,11 @@ pub struct Options {
     pub burst: u32,
     /// ...and per second, sustained (1008 past either).
     pub rate: u32,
+    /// Bytes of messages a connection may send per second, sustained, after a first second's
+    /// worth at once: past it the server reads that connection's next message later
+    /// (backpressure through TCP, nothing is refused), so that clients sending the largest
+    /// messages nonstop cannot take the server's CPU from the others.
+    pub byte_rate: usize,
     /// Keepalive ping interval; a pong must come within `pong_timeout`.
     pub keepalive: Duration,
     pub pong_timeout: Duration,
@@ -183,6 +188,7 @@ impl Default for Options {
             max_message: 1 << 20,
             burst: 100,
             rate: 50,
+            byte_rate: 1 << 20,
             keepalive: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(30),
             max_per_address: 32,
@@ -577,7 +583,8 @@ async fn member(chat: Arc<Chat>, socket: WebSocket<Upgraded>, room: String, name
         }
     }
     let mut bucket = Bucket::new(chat.options.burst, chat.options.rate);
-    let _ended = relay(&chat, &mut reader, &writer, &mut bucket, &room, &name).await;
+    let mut pace = Pace::new(chat.options.byte_rate);
+    let _ended = relay(&chat, &mut reader, &writer, &mut bucket, &mut pace, &room, &name).await;
     let slot = chat.slot().await;
     let mut rooms = chat.rooms.lock().unwrap();
     if let Some(state) = rooms.get_mut(&room) {
@@ -616,19 +623,24 @@ async fn relay(
     reader: &mut ReadHalf,
     writer: &WriteHalf,
     bucket: &mut Bucket,
+    pace: &mut Pace,
     room: &str,
     name: &str,
 ) -> Result<(), AdapterError> {
-    while let Some(incoming) = reader.recv().await? {
+    loop {
+        pace.wait().await;
+        let Some(incoming) = reader.recv().await? else { break };
         let text = match incoming {
             Incoming::Text(text) => text,
-            Incoming::Binary(_) => {
+            Incoming::Binary(data) => {
+                pace.charge(data.len());
                 reply_error(writer, "binary messages are not part of the protocol");
                 continue;
             }
             Incoming::Close(_) => break,
             _ => continue,
         };
+        pace.charge(text.len());
         if !bucket.take(std::time::Instant::now()) {
             let close = Outgoing::Close(CloseCode::POLICY_VIOLATION, "too many messages".into());
             let _ = writer.try_send(close);
@@ -654,6 +666,32 @@ async fn relay(
 fn reply_error(writer: &WriteHalf, text: &str) {
     let event = serde_json::to_string(&ServerEvent::Error { text }).expect("serializable");
     let _ = writer.try_send(Outgoing::Text(event));
+}
+
+/// Paces a connection's reading to `rate` bytes per second, after a second's worth at once.
+struct Pace {
+    rate: f64,
+    /// When the bytes charged so far will have been paid for at `rate`.
+    paid_at: tokio::time::Instant,
+}
+
+impl Pace {
+    fn new(rate: usize) -> Self {
+        Self { rate: rate.max(1) as f64, paid_at: tokio::time::Instant::now() }
+    }
+
+    fn charge(&mut self, bytes: usize) {
+        let now = tokio::time::Instant::now();
+        self.paid_at = self.paid_at.max(now) + Duration::from_secs_f64(bytes as f64 / self.rate);
+    }
+
+    /// Waits while more than a second's worth is unpaid.
+    async fn wait(&self) {
+        let allowed = self.paid_at - Duration::from_secs(1);
+        if allowed > tokio::time::Instant::now() {
+            tokio::time::sleep_until(allowed).await;
+        }
+    }
 }
 
 /// A token bucket: `burst` tokens, refilled at `rate` per second.

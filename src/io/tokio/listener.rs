@@ -2,6 +2,7 @@
 //! handshakes in progress, that survives running out of file descriptors.
 
 use alloc::sync::Arc;
+use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::io::{self, IoSlice};
@@ -17,6 +18,17 @@ use crate::handshake::Request;
 use crate::io::error::AdapterError as Error;
 use crate::io::listen::{Backoff, Count, Slot, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES};
 use crate::io::owned::Decision;
+
+/// How far ahead the accept loop keeps a timer armed while it waits.
+///
+/// Every connection arms deadlines 10 s or 20 s ahead (the handshake, keepalive, close). When
+/// tokio's timer has nothing due sooner, registering such a deadline must wake the thread
+/// parked in the I/O driver so that it sleeps until then: an `eventfd` write, a futex wake
+/// and an extra `epoll_wait` per connection, which `strace -c` showed as most of what
+/// `echo_server` did per handshake beyond fastwebsockets' server (which arms no deadline).
+/// With a timer due within a second always armed, the connections' later deadlines never
+/// need that wake; the accept loop is woken once a second to re-arm it.
+const TIMER_PRIMER: core::time::Duration = core::time::Duration::from_secs(1);
 
 /// A TCP listener for a WebSocket server that faces the internet.
 ///
@@ -138,8 +150,16 @@ impl Listener {
             Err(_) => unreachable!("the handshake semaphore is never closed"),
         };
         let mut backoff = Backoff::default();
+        // See `TIMER_PRIMER`.
+        let mut primer = core::pin::pin!(::tokio::time::sleep(TIMER_PRIMER));
         loop {
-            match self.tcp.accept().await {
+            let accepted = core::future::poll_fn(|cx| {
+                while primer.as_mut().poll(cx).is_ready() {
+                    primer.as_mut().reset(::tokio::time::Instant::now() + TIMER_PRIMER);
+                }
+                self.tcp.poll_accept(cx)
+            });
+            match accepted.await {
                 Ok((tcp, peer)) => {
                     if self.nodelay {
                         // Fails only for a connection already gone; its handshake says so.
