@@ -654,6 +654,27 @@ fn keepalive_pings_and_a_silent_peer_is_declared_dead() {
 }
 
 #[test]
+fn by_default_a_silent_peer_is_pinged_at_20_s_and_dead_at_40_s() {
+    // The default keepalive (as Python websockets): a connection that hears nothing is
+    // pinged after 20 s and declared dead 20 s later, so a peer that opened a connection and
+    // went silent cannot hold it.
+    let mut s = Connection::open_server(Config::new(), T0);
+    assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(20)));
+    s.handle_timeout(T0 + Duration::from_secs(20)).unwrap();
+    let (ping, _) = drain(&mut s);
+    assert_eq!(frames(Role::Server, &ping)[0].0, Opcode::Ping);
+    assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_secs(40)));
+    let e = s.handle_timeout(T0 + Duration::from_secs(40)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PongTimeout);
+    // No close frame to a dead peer: the transport is closed.
+    assert_eq!(drain(&mut s), (Vec::new(), true));
+    assert_eq!(s.state(), State::Closed);
+    // Off when asked.
+    let quiet = Connection::open_server(Config::new().keepalive_interval(None), T0);
+    assert_eq!(quiet.poll_timeout(), None);
+}
+
+#[test]
 fn handshake_deadline_closes_a_client_that_never_finishes_its_request() {
     let config = Config::new().handshake_timeout(Some(Duration::from_secs(10)));
     let mut s = Connection::server(config, T0);

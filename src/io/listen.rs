@@ -6,6 +6,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use std::io;
 use std::time::Duration;
 
+use crate::handshake::Request;
+use crate::io::owned::Decision;
+
 /// The most connections a listener keeps open by default (see `max_connections`).
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
@@ -36,11 +39,16 @@ impl Count {
         taken.ok().map(|_| Slot(self.0.clone()))
     }
 
-    /// Takes a place whatever the count: for a connection over the limit, counted while it
-    /// is being refused.
-    pub(crate) fn force_take(&self) -> Slot {
-        self.0.fetch_add(1, Ordering::AcqRel);
-        Slot(self.0.clone())
+    /// Counts an accepted connection: its place, and whether it came past `max` (it is then
+    /// counted too while it is being refused).
+    pub(crate) fn admit(&self, max: usize) -> (Slot, bool) {
+        match self.try_take(max) {
+            Some(slot) => (slot, false),
+            None => {
+                self.0.fetch_add(1, Ordering::AcqRel);
+                (Slot(self.0.clone()), true)
+            }
+        }
     }
 
     pub(crate) fn get(&self) -> usize {
@@ -56,6 +64,11 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The answer to a request that came past the connection limit.
+pub(crate) fn busy(_request: &Request<'_>) -> Decision {
+    Decision::reject(503).header("Retry-After", "1")
 }
 
 /// How an accept loop waits after `accept` failed.
@@ -101,6 +114,10 @@ mod tests {
         let _c = count.try_take(2).unwrap();
         drop(b);
         assert_eq!(count.get(), 1);
+        // Past the limit a connection is still counted, and said to be over it.
+        let (_d, over) = count.admit(1);
+        assert!(over);
+        assert_eq!(count.get(), 2);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use super::{Transport, WebSocket};
 use crate::connection::config::Config;
 use crate::handshake::Request;
 use crate::io::error::AdapterError as Error;
-use crate::io::listen::{Backoff, Count, Slot, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES};
+use crate::io::listen::{
+    busy, Backoff, Count, Slot, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES,
+};
 use crate::io::owned::Decision;
 
 /// A TCP listener for a blocking WebSocket server that faces the internet (usually a thread
@@ -150,9 +152,7 @@ impl Listener {
                     if self.nodelay {
                         let _ = tcp.set_nodelay(true);
                     }
-                    let slot = self.connections.try_take(self.max_connections);
-                    let over = slot.is_none();
-                    let slot = slot.unwrap_or_else(|| self.connections.force_take());
+                    let (slot, over) = self.connections.admit(self.max_connections);
                     let stream = Accepted { tcp, _slot: slot };
                     return Pending { stream, peer, over, _place: place };
                 }
@@ -196,7 +196,6 @@ impl Pending {
     {
         let Pending { stream, over, _place, .. } = self;
         if over {
-            let busy = |_: &Request<'_>| Decision::reject(503).header("Retry-After", "1");
             super::accept_with(stream, config, busy)
         } else {
             super::accept_with(stream, config, decide)

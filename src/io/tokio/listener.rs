@@ -16,7 +16,9 @@ use super::socket::WebSocket;
 use crate::connection::config::Config;
 use crate::handshake::Request;
 use crate::io::error::AdapterError as Error;
-use crate::io::listen::{Backoff, Count, Slot, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES};
+use crate::io::listen::{
+    busy, Backoff, Count, Slot, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES,
+};
 use crate::io::owned::Decision;
 
 /// How far ahead the accept loop keeps a timer armed while it waits.
@@ -165,9 +167,7 @@ impl Listener {
                         // Fails only for a connection already gone; its handshake says so.
                         let _ = tcp.set_nodelay(true);
                     }
-                    let slot = self.connections.try_take(self.max_connections);
-                    let over = slot.is_none();
-                    let slot = slot.unwrap_or_else(|| self.connections.force_take());
+                    let (slot, over) = self.connections.admit(self.max_connections);
                     let stream = Accepted { tcp, _slot: slot };
                     return Pending { stream, peer, over, _handshake: handshake };
                 }
@@ -219,7 +219,6 @@ impl Pending {
     {
         let Pending { stream, over, _handshake, .. } = self;
         if over {
-            let busy = |_: &Request<'_>| Decision::reject(503).header("Retry-After", "1");
             super::accept_with(stream, config, busy).await
         } else {
             super::accept_with(stream, config, decide).await

@@ -57,6 +57,12 @@
 //!   read on its own.
 //! - **Deadlines.** The handshake deadline (10 s unless configured) bounds `accept` and
 //!   `connect`.
+//! - **Fairness.** Besides the unit of tokio's cooperative budget the stream charges per read
+//!   or write, the adapter charges one per 8 KiB moved, so a connection streaming large
+//!   messages yields its worker thread after about a mebibyte rather than after 128 reads of
+//!   any size, and other connections' small messages wait less behind it.
+//! - **Public servers.** [`Listener`] accepts with limits on handshakes in progress and on
+//!   open connections (503 past it), and survives running out of file descriptors.
 //!
 //! Dropping the [`WebSocket`] (or both halves) closes the connection with 1000 if it is
 //! still open; a spawned task writes what was queued and finishes the closing handshake.
