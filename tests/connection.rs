@@ -59,9 +59,16 @@ fn fails_with(conn: &mut Connection, bytes: &[u8]) -> (ErrorKind, Option<u16>) {
 
 // ---- The whole lifecycle on a simulated link ----
 
+/// The default configuration without keepalive, for the tests that drive a pair until
+/// nothing is left to do or that look at one deadline alone (keepalive, on by default, would
+/// ping forever and keep its own deadline armed).
+fn quiet() -> Config {
+    Config::new().keepalive_interval(None)
+}
+
 #[test]
 fn lifecycle_client_initiated_close() {
-    let mut pair = Pair::new(Config::new(), Config::new());
+    let mut pair = Pair::new(quiet(), quiet());
     pair.connect();
     pair.command(Side::Client, |c, out, _| c.send_text("hello", out)).unwrap();
     pair.command(Side::Server, |c, out, _| c.send_binary(&[1, 2, 3], out)).unwrap();
@@ -98,7 +105,7 @@ fn lifecycle_server_initiated_close() {
 
 #[test]
 fn handshake_over_one_byte_pieces_keeps_following_frames() {
-    let mut pair = Pair::new(Config::new(), Config::new());
+    let mut pair = Pair::new(quiet(), quiet());
     pair.link.max_piece = 1;
     // Queue a message right behind the request: the server must not lose it.
     pair.drive();
@@ -501,7 +508,7 @@ fn pings_are_not_answered_when_auto_pong_is_off() {
 
 #[test]
 fn the_application_can_ping_with_a_payload() {
-    let mut pair = Pair::new(Config::new(), Config::new());
+    let mut pair = Pair::new(quiet(), quiet());
     pair.connect();
     pair.command(Side::Client, |c, out, _| c.send_ping(b"are you there", out)).unwrap();
     pair.drive();
@@ -714,8 +721,7 @@ fn a_client_whose_server_never_closes_tcp_closes_it_at_the_deadline_cleanly() {
 
 #[test]
 fn idle_timeout_closes_with_going_away() {
-    let mut s =
-        Connection::open_server(Config::new().idle_timeout(Some(Duration::from_secs(60))), T0);
+    let mut s = Connection::open_server(quiet().idle_timeout(Some(Duration::from_secs(60))), T0);
     // Traffic pushes the deadline out.
     let mut bytes = frame(Role::Client, true, Opcode::Text, b"hi");
     let later = T0 + Duration::from_secs(30);
@@ -793,8 +799,8 @@ fn pair_a_client_closes_tcp_itself_when_its_close_is_never_answered() {
 
 #[test]
 fn pair_the_idle_timeout_closes_with_going_away_and_completes_the_handshake() {
-    let idle = Config::new().idle_timeout(Some(Duration::from_secs(60)));
-    let mut pair = Pair::new(Config::new(), idle);
+    let idle = quiet().idle_timeout(Some(Duration::from_secs(60)));
+    let mut pair = Pair::new(quiet(), idle);
     pair.connect();
     pair.drive();
     assert_eq!(

@@ -521,7 +521,11 @@ fn required_compression_refuses_peers_without_it() {
 
 /// A pair that negotiated compression with these settings on both sides.
 fn compressing_pair(client: DeflateConfig, server: DeflateConfig, buffer: usize) -> Pair {
-    let config = |deflate| Config::new().receive_buffer_size(buffer).deflate(deflate);
+    // Without keepalive: the tests drive the pair until nothing is left to do, and keepalive
+    // pings would never let an open connection settle.
+    let config = |deflate| {
+        Config::new().receive_buffer_size(buffer).deflate(deflate).keepalive_interval(None)
+    };
     let mut pair = Pair::new(config(client), config(server));
     pair.connect();
     pair
