@@ -127,9 +127,13 @@ fn run(scenario: &Scenario) {
     let buffer = 256 + usize::from(scenario.buffer) * 64;
     let mut config =
         Config::new().receive_buffer_size(buffer).deflate(wsmachine::DeflateConfig::off());
-    if scenario.keepalive {
-        config = config.keepalive_interval(Some(Duration::from_millis(700)));
-    }
+    // Keepalive (on by default, 20 s) only when the scenario asks, and then short: without
+    // it, the only pings are the application's, which the checks below compare.
+    config = config.keepalive_interval(if scenario.keepalive {
+        Some(Duration::from_millis(700))
+    } else {
+        None
+    });
     let mut pair = if scenario.handshake {
         let mut pair = Pair::new(config.clone(), config.clone());
         pair.connect();
