@@ -13,7 +13,7 @@
 #[path = "support/memory.rs"]
 mod memory;
 
-use wsmachine::{blocking, Config, Decision, Incoming};
+use wsmachine::{blocking, Config, Decision, Incoming, Outgoing};
 
 fn main() -> std::io::Result<()> {
     // Buffers of large messages go back to the system once freed (see memory.rs).
@@ -90,8 +90,9 @@ fn serve(pending: blocking::Pending, config: Config) -> Result<(), wsmachine::Ad
     let mut ws = pending.accept_with(config, |_request| Decision::accept())?;
     while let Some(incoming) = ws.recv()? {
         match incoming {
-            Incoming::Text(text) => ws.send_text(&text)?,
-            Incoming::Binary(data) => ws.send_binary(&data)?,
+            // Taken: each message's allocation takes the next one received.
+            Incoming::Text(text) => ws.send_owned(Outgoing::Text(text))?,
+            Incoming::Binary(data) => ws.send_owned(Outgoing::Binary(data))?,
             // Pings are answered by the connection; a close is answered too, and the next
             // `recv` completes the closing handshake.
             _ => {}

@@ -121,6 +121,81 @@ fn a_large_message_streams_through_a_small_buffer() {
     });
 }
 
+/// A TCP stream that writes at most 1,000 bytes per call, across the slices of a vectored
+/// write: the adapter must go on from wherever a write stopped, in a header or a payload.
+struct Trickle(TcpStream);
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::io::Read::read(&mut self.0, buf)
+    }
+}
+
+impl std::io::Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(&buf[..buf.len().min(1000)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        let mut chunk = Vec::with_capacity(1000);
+        for buf in bufs {
+            let room = 1000 - chunk.len();
+            chunk.extend_from_slice(&buf[..buf.len().min(room)]);
+        }
+        self.0.write_all(&chunk)?;
+        Ok(chunk.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl blocking::Transport for Trickle {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+}
+
+#[test]
+fn send_owned_echoes_every_size_through_short_vectored_writes() {
+    use wsmachine::Outgoing;
+    bounded(60, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let tcp = Trickle(listener.accept().unwrap().0);
+            let mut ws = blocking::accept_with(tcp, big_config(), |_| Decision::accept()).unwrap();
+            while let Some(incoming) = ws.recv().unwrap() {
+                match incoming {
+                    Incoming::Binary(data) => ws.send_owned(Outgoing::Binary(data)).unwrap(),
+                    Incoming::Text(text) => ws.send_owned(Outgoing::Text(text)).unwrap(),
+                    _ => {}
+                }
+            }
+        });
+        let mut ws = connect(addr, big_config());
+        let big = big_payload();
+        // Below and above the size a server writes from the payload's own allocation
+        // (64 KiB), a 16-bit and a 64-bit length, and the same sizes again: the allocation
+        // of an echo takes the next message.
+        for size in [0, 5, 125, 126, 65_535, 65_536, 200_000, 1 << 20, 5, 1 << 20, 70_000] {
+            let sent = big[..size].to_vec();
+            ws.send_binary(&sent).unwrap();
+            match ws.recv().unwrap() {
+                Some(Incoming::Binary(echo)) => assert!(echo == sent, "{size} bytes differ"),
+                other => panic!("expected {size} bytes back, got {other:?}"),
+            }
+        }
+        let text = "é".repeat(100_000);
+        ws.send_text(&text).unwrap();
+        assert_eq!(ws.recv().unwrap(), Some(Incoming::Text(text)));
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        while ws.recv().unwrap().is_some() {}
+        server.join().unwrap();
+    });
+}
+
 #[test]
 fn keepalive_bounds_a_send_to_a_peer_that_stops_reading() {
     bounded(30, || {

@@ -69,7 +69,6 @@ impl Driver {
     /// Queues `message`, which the caller gives up: with `vectored` (the adapter writes
     /// [`output_parts`](Self::output_parts) with vectored writes), a server keeps a large
     /// message's payload as it is and writes it after the header, without copying it.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn send_owned(
         &mut self,
         message: Outgoing,
