@@ -22,8 +22,6 @@ use wsmachine::{Config, Decision, Incoming, Outgoing};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    // Buffers of large messages go back to the system once freed (see memory.rs).
-    memory::return_large_buffers();
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {

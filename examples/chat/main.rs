@@ -61,8 +61,6 @@ use wsmachine::SendQueueFull;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Buffers of large messages go back to the system once freed (see memory.rs).
-    memory::return_large_buffers();
     let (addr, options, max_connections) = match parse(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
