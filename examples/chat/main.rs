@@ -61,6 +61,8 @@ use wsmachine::SendQueueFull;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every thread in the main arena, whose free top a trim gives back (see memory.rs).
+    memory::one_arena();
     let (addr, options, max_connections) = match parse(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {

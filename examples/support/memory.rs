@@ -7,10 +7,11 @@
 //! when their connections fall far ([`Trimmer`]), which brings them back to within twice
 //! their baseline after every attack of `scripts/siege.py`.
 //!
-//! A thread-per-connection server also fixes the threshold ([`return_large_buffers`]) and
-//! caps the arenas ([`few_arenas`]): the free top of an arena other than the main one is
-//! not trimmed, and with hundreds of threads the blocks would be spread over up to 16 of
-//! them. The tokio servers do neither: with the threshold fixed, every message buffer of
+//! The free top of an arena other than the main one is not trimmed, so the tokio servers
+//! keep every thread in the main arena ([`one_arena`]). A thread-per-connection server
+//! fixes the threshold ([`return_large_buffers`]) and caps the arenas at two
+//! ([`few_arenas`]) instead: with hundreds of threads on one arena, its lock would be
+//! everyone's. The tokio servers leave the threshold alone: fixed, every message buffer of
 //! 128 KiB or more is a fresh mapping, page faults and an unmap (a TLB shootdown on every
 //! core), and that was a third of an echo server's CPU under siege's garbage attack (perf),
 //! with the honest clients' echo p99 at 96 ms against 12 ms with glibc's own threshold (and
@@ -39,6 +40,27 @@ pub fn return_large_buffers() {
         // SAFETY: `mallopt` only sets an allocator parameter, under glibc's own lock; it
         // takes no pointer.
         let _set = unsafe { mallopt(M_MMAP_THRESHOLD, 128 * 1024) };
+    }
+}
+
+/// One malloc arena for every thread, for a server on a runtime with a few worker threads.
+///
+/// `malloc_trim` gives back the free top of the main arena but not of the others: with
+/// each tokio worker in an arena of its own, a few MiB of freed message buffers stayed at
+/// their tops after an attack (`siege --attack max-messages` against the chat, 20 clients:
+/// 13 MiB against a 6.4 MiB baseline). With one arena it all goes back. Small allocations
+/// come from glibc's per-thread caches without the arena's lock, and two workers meet at it
+/// only for large ones (the honest p99 under 200 clients of 1 MiB messages: 17.5 ms).
+pub fn one_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        /// `M_ARENA_MAX` in glibc's `<malloc.h>`.
+        const M_ARENA_MAX: i32 = -8;
+        // SAFETY: as in `return_large_buffers`.
+        let _set = unsafe { mallopt(M_ARENA_MAX, 1) };
     }
 }
 
@@ -89,15 +111,23 @@ pub fn trim() {
 #[derive(Debug, Default)]
 pub struct Trimmer {
     peak: usize,
+    /// Checks left that trim again after a drop: what the connections that went away
+    /// held is freed over the next seconds (closing handshakes, queued sends).
+    again: u8,
 }
 
 impl Trimmer {
-    /// Looks at the number of connections open now; trims if they fell far enough.
+    /// Looks at the number of connections open now; trims if they fell far enough, and
+    /// again at the next three checks.
     pub fn check(&mut self, open: usize) {
         self.peak = self.peak.max(open);
         if open <= self.peak / 2 && self.peak - open >= 8 {
             trim();
             self.peak = open;
+            self.again = 3;
+        } else if self.again > 0 {
+            trim();
+            self.again -= 1;
         }
     }
 }
