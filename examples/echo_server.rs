@@ -22,8 +22,6 @@ use wsmachine::{Config, Decision, Incoming, Outgoing};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    // Every thread in the main arena, whose free top a trim gives back (see memory.rs).
-    memory::one_arena();
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {
