@@ -313,6 +313,9 @@ pub enum UsageError {
     InvalidStatus(u16),
     /// A new message was started while a fragmented one is still open.
     MessageInProgress,
+    /// Without `alloc`: the client's subprotocols, or its extensions' names, take more than
+    /// the 128 bytes a connection keeps to check the server's answer against.
+    OfferTooLong,
 }
 
 impl fmt::Display for UsageError {
@@ -337,6 +340,9 @@ impl fmt::Display for UsageError {
             Self::InvalidHeader => f.write_str("invalid header name or value"),
             Self::InvalidStatus(status) => write!(f, "invalid rejection status {status}"),
             Self::MessageInProgress => f.write_str("a fragmented message is still in progress"),
+            Self::OfferTooLong => {
+                f.write_str("the offered subprotocols or extension names exceed 128 bytes")
+            }
         }
     }
 }

@@ -254,6 +254,11 @@
 //!
 //! - `simdutf8` (default): UTF-8 validation with the `simdutf8` crate's SIMD validator
 //!   (no_std), many times faster on text than the portable validator used without it.
+//! - `alloc` (default, through `std`): the [`Reassembler`], [`SharedMessage`], boxed
+//!   handshake and close state, offers of any length and [`Connection::client`]. Without it
+//!   the core needs no allocator: [`Connection::client_into`] writes the upgrade request into
+//!   the caller's buffer, heads have at most 32 header lines, 128 bytes of offered names are
+//!   kept, and a [`Connection`] holds its state inline.
 //! - `std` (default): `std::error::Error` for the error types, the blocking adapter
 //!   ([`blocking`]: accept and connect over any `Read + Write`) and operating-system seeding.
 //! - `tokio`: the async adapter ([`tokio`]: accept and connect over any
@@ -282,6 +287,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
@@ -292,7 +298,9 @@ mod connection;
 mod error;
 mod handshake;
 mod http;
+#[cfg(feature = "alloc")]
 mod io;
+mod slot;
 mod time;
 mod wire;
 
@@ -326,9 +334,13 @@ pub use crate::connection::{
     Connection, Event, Fragment, Message, MessageKind, Received, Role, State, Transmit, Written,
 };
 // Buffers.
+#[cfg(feature = "alloc")]
 pub use crate::buffer::reassemble::{OwnedMessage, Reassembler};
 pub use crate::buffer::recv::RecvBuffer;
+#[cfg(feature = "alloc")]
 pub use crate::buffer::shared::{Encoding, SharedMessage, SharedSend};
 // The I/O layer: what every adapter shares.
+#[cfg(feature = "alloc")]
 pub use crate::io::error::{AdapterError, DefaultTransportError};
+#[cfg(feature = "alloc")]
 pub use crate::io::owned::{Decision, HttpResponse, Incoming, Outgoing};

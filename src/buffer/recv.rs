@@ -183,6 +183,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer<S> {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl RecvBuffer<alloc::vec::Vec<u8>> {
     /// An empty buffer of exactly `config`'s
     /// [`receive_buffer_size`](crate::Config::receive_buffer_size), with inflate space of the

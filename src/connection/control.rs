@@ -1,7 +1,7 @@
 //! Control frames received (RFC 6455 §5.5): pings owe a pong, pongs end the pong deadline,
 //! a close is validated, recorded and answered.
 
-use alloc::boxed::Box;
+use crate::slot::slot;
 
 use super::timer::Timer;
 use super::{Connection, ControlPayload, Event};
@@ -48,7 +48,7 @@ impl Connection {
         let Some(frame) = CloseFrame::new(code, reason) else {
             return Err(self.fail(ErrorKind::ControlFrameTooLong, now));
         };
-        self.received_close = Some(Box::new(frame));
+        self.received_close = Some(slot(frame));
         self.message = None;
         self.pong_owed = None;
         if self.sent_close.is_none() {

@@ -7,13 +7,13 @@ mod control;
 mod event;
 mod message;
 mod opening;
+mod owed;
 mod receive;
 mod rng;
 pub(crate) mod send;
 mod timer;
 
-use alloc::boxed::Box;
-use alloc::vec::Vec;
+use crate::slot::{slot, Slot};
 
 use self::config::Config;
 use self::rng::KeyStream;
@@ -97,15 +97,14 @@ pub struct Connection {
     sending: Option<MessageKind>,
     /// The close frames, on the heap: they are needed only once the connection closes, and
     /// an idle connection is smaller without them.
-    received_close: Option<Box<CloseFrame>>,
-    sent_close: Option<Box<CloseFrame>>,
+    received_close: Option<Slot<CloseFrame>>,
+    sent_close: Option<Slot<CloseFrame>>,
     /// Whether input is being discarded because the connection failed.
     failed: bool,
     /// How many input bytes the last `receive` left unconsumed (to tell new bytes apart).
     unconsumed: usize,
     /// Bytes owed to the peer, and how many of them were already handed out.
-    owed: Vec<u8>,
-    owed_pos: usize,
+    owed: owed::Owed,
     /// The payload of the latest unanswered ping, when pongs are automatic.
     pong_owed: Option<ControlPayload>,
     /// Whether `sent_close` is queued but not yet encoded into `owed`.
@@ -117,10 +116,10 @@ pub struct Connection {
     transport: Transport,
     timers: TimerTable,
     /// A client's masking-key stream, on the heap for the same reason.
-    rng: Option<Box<KeyStream>>,
+    rng: Option<Slot<KeyStream>>,
     /// permessage-deflate's state, once negotiated.
     #[cfg(feature = "deflate")]
-    codec: Option<Box<compress::Codec>>,
+    codec: Option<alloc::boxed::Box<compress::Codec>>,
 }
 
 /// Which end of the connection this is.
@@ -152,11 +151,11 @@ pub enum State {
 #[derive(Debug)]
 enum Phase {
     /// Server: reading the upgrade request.
-    AwaitRequest(Box<HeadScanner>),
+    AwaitRequest(Slot<HeadScanner>),
     /// Server: the request was handed out; `accept` or `reject` is awaited.
-    AwaitDecision(Box<Offer>),
+    AwaitDecision(Slot<Offer>),
     /// Client: reading the server's response.
-    AwaitResponse(Box<HeadScanner>, Box<ClientOffer>),
+    AwaitResponse(Slot<HeadScanner>, Slot<ClientOffer>),
     /// The handshake is done (or was skipped); frames flow.
     Open,
     /// The handshake failed or was refused; only owed bytes and the transport close remain.
@@ -228,18 +227,15 @@ impl Connection {
     /// Next: [`receive`](Self::receive) until [`Event::Request`], then
     /// [`accept`](Self::accept) or [`reject`](Self::reject).
     pub fn server(config: Config, now: Instant) -> Self {
-        let mut conn = Self::new(
-            Role::Server,
-            config,
-            None,
-            Phase::AwaitRequest(Box::new(HeadScanner::new())),
-        );
+        let mut conn =
+            Self::new(Role::Server, config, None, Phase::AwaitRequest(slot(HeadScanner::new())));
         conn.arm_handshake_timer(now);
         conn
     }
 
     /// A client connection for `request`; its upgrade request is owed to
-    /// [`poll_transmit`](Self::poll_transmit).
+    /// [`poll_transmit`](Self::poll_transmit) (feature `alloc`; without it, see
+    /// [`client_into`](Self::client_into)).
     ///
     /// `seed` must come from a strong source of entropy (the operating system's, for
     /// instance): the `Sec-WebSocket-Key` and every masking key are drawn from a ChaCha20
@@ -248,30 +244,66 @@ impl Connection {
     ///
     /// Next: [`poll_transmit`](Self::poll_transmit), then [`receive`](Self::receive) until
     /// [`Event::Accepted`] or [`Event::Rejected`].
+    #[cfg(feature = "alloc")]
     pub fn client(
         config: Config,
         request: &ClientRequest<'_>,
         seed: [u8; 32],
         now: Instant,
     ) -> Result<Self, UsageError> {
+        let (mut conn, bytes) =
+            Self::start_client(config, request, seed, now, |head| Ok(head.to_vec()))?;
+        conn.owed.set_heap(bytes);
+        Ok(conn)
+    }
+
+    /// A client connection for `request`, with its upgrade request written into `out`
+    /// instead of owed: nothing of the request is kept, so this needs no allocator. Write the
+    /// returned [`Written`] bytes to the transport first, then go on as after
+    /// [`client`](Self::client). `seed` is as for [`client`](Self::client).
+    ///
+    /// Refused with [`UsageError::BufferTooSmall`] when `out` cannot hold the request (no
+    /// connection is made), and as [`client`](Self::client) is otherwise.
+    pub fn client_into(
+        config: Config,
+        request: &ClientRequest<'_>,
+        seed: [u8; 32],
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<(Self, Written), UsageError> {
+        Self::start_client(config, request, seed, now, |head| head.write(out).map(Written))
+    }
+
+    /// A client connection awaiting the response to `request`, whose head `emit` writes.
+    fn start_client<T>(
+        config: Config,
+        request: &ClientRequest<'_>,
+        seed: [u8; 32],
+        now: Instant,
+        emit: impl FnOnce(&handshake::client::RequestHead<'_, '_>) -> Result<T, UsageError>,
+    ) -> Result<(Self, T), UsageError> {
         let mut rng = KeyStream::new(seed);
         #[cfg(feature = "deflate")]
-        let (bytes, offer) = {
+        let (deflate, offered) = {
             let deflate = config.deflate;
             let on = deflate.mode != handshake::DeflateMode::Off;
-            let extra = on.then(|| handshake::deflate::offer(&deflate));
-            let (bytes, mut offer) =
-                handshake::write_request_with(request, rng.websocket_key(), extra.as_deref())?;
-            offer.deflate = on.then_some(deflate);
-            (bytes, offer)
+            (on.then_some(deflate), on.then(|| handshake::deflate::offer(&deflate)))
         };
+        #[cfg(feature = "deflate")]
+        let extra = offered.as_deref();
         #[cfg(not(feature = "deflate"))]
-        let (bytes, offer) = handshake::write_request(request, rng.websocket_key())?;
-        let phase = Phase::AwaitResponse(Box::new(HeadScanner::new()), Box::new(offer));
-        let mut conn = Self::new(Role::Client, config, Some(Box::new(rng)), phase);
-        conn.owed = bytes;
+        let extra = None;
+        #[allow(unused_mut)]
+        let (head, mut offer) = handshake::prepare_request(request, rng.websocket_key(), extra)?;
+        #[cfg(feature = "deflate")]
+        {
+            offer.deflate = deflate;
+        }
+        let emitted = emit(&head)?;
+        let phase = Phase::AwaitResponse(slot(HeadScanner::new()), slot(offer));
+        let mut conn = Self::new(Role::Client, config, Some(slot(rng)), phase);
         conn.arm_handshake_timer(now);
-        Ok(conn)
+        Ok((conn, emitted))
     }
 
     /// A server connection whose opening handshake was done elsewhere (by an HTTP framework,
@@ -285,13 +317,13 @@ impl Connection {
     /// A client connection whose opening handshake was done elsewhere; `seed` keys the
     /// masking keys as for [`client`](Self::client).
     pub fn open_client(config: Config, seed: [u8; 32], now: Instant) -> Self {
-        let rng = Some(Box::new(KeyStream::new(seed)));
+        let rng = Some(slot(KeyStream::new(seed)));
         let mut conn = Self::new(Role::Client, config, rng, Phase::Open);
         conn.start_open(now);
         conn
     }
 
-    fn new(role: Role, config: Config, rng: Option<Box<KeyStream>>, phase: Phase) -> Self {
+    fn new(role: Role, config: Config, rng: Option<Slot<KeyStream>>, phase: Phase) -> Self {
         Self {
             role,
             config,
@@ -303,8 +335,7 @@ impl Connection {
             sent_close: None,
             failed: false,
             unconsumed: 0,
-            owed: Vec::new(),
-            owed_pos: 0,
+            owed: owed::Owed::new(),
             pong_owed: None,
             close_owed: false,
             ping_owed: false,
@@ -504,9 +535,7 @@ impl Connection {
                     Reply::Nothing
                 } else {
                     let status = handshake::status_for(kind);
-                    self.owed.clear();
-                    self.owed.extend_from_slice(handshake::error_response(status));
-                    self.owed_pos = 0;
+                    self.owed.set_static(handshake::error_response(status));
                     Reply::Http(status)
                 }
             }
@@ -542,7 +571,7 @@ impl Connection {
     /// the liveness timers stop, and the closing handshake's deadline starts. `queued` when
     /// the frame is owed to `poll_transmit` rather than already written by a command.
     fn begin_close(&mut self, frame: CloseFrame, queued: bool, now: Instant) {
-        self.sent_close = Some(Box::new(frame));
+        self.sent_close = Some(slot(frame));
         self.close_owed = queued;
         self.ping_owed = false;
         for timer in [Timer::Keepalive, Timer::Pong, Timer::Idle] {
@@ -559,7 +588,6 @@ impl Connection {
 
     fn discard_owed(&mut self) {
         self.owed.clear();
-        self.owed_pos = 0;
         self.pong_owed = None;
         self.ping_owed = false;
         self.close_owed = false;

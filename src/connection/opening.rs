@@ -2,7 +2,7 @@
 //! response (RFC 6455 §4). The head is found and parsed by the handshake layer; here it moves
 //! the connection's phase on.
 
-use alloc::boxed::Box;
+use crate::slot::slot;
 
 use super::{Connection, Event, Phase, Received};
 use crate::error::{Error, ErrorKind};
@@ -22,7 +22,7 @@ impl Connection {
         if input.len() <= limit {
             if let Some(request) = handshake::parse_whole_request(input, self.config.max_headers) {
                 let offer = self.offer_for(&request, now)?;
-                self.phase = Phase::AwaitDecision(Box::new(offer));
+                self.phase = Phase::AwaitDecision(slot(offer));
                 return Ok(Received::event(input.len(), Event::Request(request)));
             }
         }
@@ -36,7 +36,7 @@ impl Connection {
         match handshake::parse_request(&input[..len], self.config.max_headers) {
             Ok(request) => {
                 let offer = self.offer_for(&request, now)?;
-                self.phase = Phase::AwaitDecision(Box::new(offer));
+                self.phase = Phase::AwaitDecision(slot(offer));
                 Ok(Received::event(len, Event::Request(request)))
             }
             Err(kind) => Err(self.fail(kind, now)),
@@ -74,7 +74,7 @@ impl Connection {
             #[cfg(feature = "deflate")]
             if let Some(params) = agreed.deflate {
                 let codec = super::compress::Codec::new(self.role, params, &self.config.deflate);
-                self.codec = Some(Box::new(codec));
+                self.codec = Some(alloc::boxed::Box::new(codec));
             }
             #[cfg(not(feature = "deflate"))]
             let _ = agreed;

@@ -2,6 +2,7 @@
 //! protocol owes the peer.
 
 use super::{Connection, MessageKind, Phase, Role, Transmit, Transport, Written};
+#[cfg(feature = "alloc")]
 use crate::buffer::shared::{Encoding, SharedMessage, SharedSend};
 use crate::error::UsageError;
 use crate::handshake::{self, Accept, Reject};
@@ -119,7 +120,8 @@ impl Connection {
     /// [`encoded_len`](Self::encoded_len)`(payload length)` bytes.
     ///
     /// A client masks every frame with its own key, so it cannot share one
-    /// ([`UsageError::WrongRole`]).
+    /// ([`UsageError::WrongRole`]). Needs `alloc` (a [`SharedMessage`] is reference-counted).
+    #[cfg(feature = "alloc")]
     pub fn send_shared(
         &mut self,
         message: &SharedMessage,
@@ -160,6 +162,7 @@ impl Connection {
 
     /// Whether a shared message of `len` bytes goes out as one of its shared encodings
     /// (rather than compressed for this connection alone).
+    #[cfg(feature = "alloc")]
     pub(crate) fn shares_encoding_of(&self, len: usize) -> bool {
         #[cfg(feature = "deflate")]
         if self.compresses(len) {
@@ -444,7 +447,7 @@ impl Connection {
 
     /// The number of bytes owed to the peer right now.
     fn owed_len(&self) -> usize {
-        let mut len = self.owed.len() - self.owed_pos;
+        let mut len = self.owed.remaining().len();
         if let Some(pong) = &self.pong_owed {
             len += self.frame_len(pong.as_slice().len());
         }
@@ -469,18 +472,17 @@ impl Connection {
         }
         let mut written = 0;
         loop {
-            if self.owed_pos < self.owed.len() {
-                let n = (self.owed.len() - self.owed_pos).min(out.len() - written);
-                out[written..written + n]
-                    .copy_from_slice(&self.owed[self.owed_pos..self.owed_pos + n]);
-                self.owed_pos += n;
+            let remaining = self.owed.remaining();
+            if !remaining.is_empty() {
+                let n = remaining.len().min(out.len() - written);
+                out[written..written + n].copy_from_slice(&remaining[..n]);
+                self.owed.advance(n);
                 written += n;
                 if written == out.len() {
                     return written;
                 }
             }
             self.owed.clear();
-            self.owed_pos = 0;
             let (opcode, payload, len) = if let Some(pong) = self.pong_owed.take() {
                 (Opcode::Pong, pong.bytes, pong.len.into())
             } else if self.close_owed {
@@ -496,9 +498,9 @@ impl Connection {
             } else {
                 return written;
             };
-            let mut frame = [0; MAX_CONTROL_PAYLOAD + 14];
+            let mut frame = [0; super::owed::CONTROL_FRAME_MAX];
             let n = self.encode_frame(opcode, &payload[..len], true, &mut frame);
-            self.owed.extend_from_slice(&frame[..n]);
+            self.owed.set_frame(&frame[..n]);
         }
     }
 }

@@ -1,13 +1,12 @@
 //! The client side of the opening handshake (RFC 6455 §4.1): write the upgrade request, then
 //! parse and validate the server's answer.
 
-use alloc::string::String;
-use alloc::vec::Vec;
+use super::names::Names;
 
 use super::extension::{extension_name, split_offers};
 use super::key::{accept_key, encode_key};
 use crate::error::UsageError;
-use crate::http::write::{put_header, Counter, Sink};
+use crate::http::write::{put_header, Counter, Sink, SliceWriter};
 use crate::http::{is_token, trim_ows, valid_header, valid_value};
 
 /// The upgrade request a client sends: where to connect and what to offer.
@@ -107,8 +106,9 @@ impl<'a> ClientRequest<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ClientOffer {
     pub(super) accept: [u8; 28],
-    pub(super) subprotocols: Vec<String>,
-    pub(super) extensions: Vec<String>,
+    pub(super) subprotocols: Names,
+    /// The names of the extensions offered.
+    pub(super) extensions: Names,
     /// The permessage-deflate settings offered, if they were.
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Option<super::DeflateConfig>,
@@ -144,33 +144,27 @@ fn valid_target(target: &str) -> bool {
     target.starts_with('/') && target.bytes().all(|b| b.is_ascii_graphic() && b != b'#')
 }
 
-/// Whether the subprotocols are distinct tokens; sorts a copy, so O(n log n).
+/// Whether the subprotocols are distinct tokens. Quadratic, on the caller's own short list
+/// (a client offers a handful): no copy to sort, so no allocation.
 fn valid_subprotocols(subprotocols: &[&str]) -> bool {
-    if !subprotocols.iter().all(|p| is_token(p.as_bytes())) {
-        return false;
-    }
-    let mut sorted: Vec<&str> = subprotocols.to_vec();
-    sorted.sort_unstable();
-    sorted.windows(2).all(|w| w.first() != w.get(1))
+    subprotocols
+        .iter()
+        .enumerate()
+        .all(|(i, p)| is_token(p.as_bytes()) && !subprotocols[..i].iter().any(|q| q == p))
 }
 
-/// The names of the extensions in `offers`, or `None` if an offer is not a valid header value
-/// or has no token for a name.
-fn offered_extension_names(offers: &[&str]) -> Option<Vec<String>> {
-    let mut names = Vec::new();
-    for offer in offers {
-        if !valid_value(offer.as_bytes()) || trim_ows(offer.as_bytes()).is_empty() {
-            return None;
-        }
-        for part in split_offers(offer.as_bytes()) {
-            let name = extension_name(core::str::from_utf8(part).ok()?);
-            if !is_token(name.as_bytes()) {
-                return None;
-            }
-            names.push(String::from(name));
-        }
-    }
-    Some(names)
+/// Whether every offer in `offers` is a valid header value with a token for each name.
+fn valid_extension_offers(offers: &[&str]) -> bool {
+    offers.iter().all(|offer| {
+        valid_value(offer.as_bytes())
+            && !trim_ows(offer.as_bytes()).is_empty()
+            && offer_names(offer).all(|name| name.is_some_and(|n| is_token(n.as_bytes())))
+    })
+}
+
+/// The extension names in one offer (`None` for a part that is not UTF-8).
+fn offer_names(offer: &str) -> impl Iterator<Item = Option<&str>> {
+    split_offers(offer.as_bytes()).map(|part| core::str::from_utf8(part).ok().map(extension_name))
 }
 
 /// Writes `items` joined by `, `.
@@ -223,8 +217,56 @@ fn emit_request(
     sink.put(b"\r\n");
 }
 
-/// Encodes the upgrade request with the 16-byte nonce `key`, returning its bytes and what
-/// validating the answer needs.
+#[cfg(test)]
+pub(crate) fn write_request(
+    request: &ClientRequest<'_>,
+    key: [u8; 16],
+) -> Result<(alloc::vec::Vec<u8>, ClientOffer), UsageError> {
+    let (head, offer) = prepare_request(request, key, None)?;
+    let mut bytes = alloc::vec![0; head.len()];
+    head.write(&mut bytes)?;
+    Ok((bytes, offer))
+}
+
+/// A validated upgrade request, ready to be written: see [`prepare_request`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestHead<'r, 'a> {
+    request: &'r ClientRequest<'a>,
+    key: [u8; 24],
+    extra: Option<&'r str>,
+}
+
+impl RequestHead<'_, '_> {
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        let mut counter = Counter(0);
+        emit_request(&mut counter, self.request, &self.key, self.extra);
+        counter.0
+    }
+
+    /// Writes it at the start of `out`, returning its length; all or nothing.
+    pub(crate) fn write(&self, out: &mut [u8]) -> Result<usize, UsageError> {
+        let required = self.len();
+        if out.len() < required {
+            return Err(UsageError::BufferTooSmall { required });
+        }
+        let mut writer = SliceWriter { buf: out, pos: 0 };
+        emit_request(&mut writer, self.request, &self.key, self.extra);
+        Ok(required)
+    }
+
+    /// It, on the heap.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn to_vec(self) -> alloc::vec::Vec<u8> {
+        let mut bytes = alloc::vec::Vec::with_capacity(self.len());
+        emit_request(&mut bytes, self.request, &self.key, self.extra);
+        bytes
+    }
+}
+
+/// Validates the upgrade request with the 16-byte nonce `key`, offering the extension `extra`
+/// (built by this crate, so valid) after the request's own; returns the head to write and
+/// what validating the answer needs.
 ///
 /// RFC 6455 §4.1: the request "MUST be a valid HTTP request", its method "MUST be GET, and the
 /// HTTP version MUST be at least 1.1", it "MUST contain an |Upgrade| header field whose value
@@ -240,21 +282,11 @@ fn emit_request(
 /// controls or `#`; an origin or extension with CR, LF or NUL; a subprotocol that is not a
 /// token or is repeated; an extension without a token name; an invalid or reserved extra
 /// header.
-#[cfg_attr(feature = "deflate", allow(dead_code))]
-pub(crate) fn write_request(
-    request: &ClientRequest<'_>,
+pub(crate) fn prepare_request<'r, 'a>(
+    request: &'r ClientRequest<'a>,
     key: [u8; 16],
-) -> Result<(Vec<u8>, ClientOffer), UsageError> {
-    write_request_with(request, key, None)
-}
-
-/// [`write_request`], offering the extension `extra` (built by this crate, so valid) after
-/// the request's own.
-pub(crate) fn write_request_with(
-    request: &ClientRequest<'_>,
-    key: [u8; 16],
-    extra: Option<&str>,
-) -> Result<(Vec<u8>, ClientOffer), UsageError> {
+    extra: Option<&'r str>,
+) -> Result<(RequestHead<'r, 'a>, ClientOffer), UsageError> {
     if !valid_host(request.host)
         || !valid_target(request.target)
         || !request.origin.map_or(true, |o| valid_value(o.as_bytes()))
@@ -266,24 +298,24 @@ pub(crate) fn write_request_with(
     {
         return Err(UsageError::InvalidHeader);
     }
-    let mut extensions =
-        offered_extension_names(request.extensions).ok_or(UsageError::InvalidHeader)?;
-    if let Some(extra) = extra {
-        extensions.push(String::from(extension_name(extra)));
+    if !valid_extension_offers(request.extensions) {
+        return Err(UsageError::InvalidHeader);
+    }
+    let names = request.extensions.iter().flat_map(|offer| offer_names(offer).flatten());
+    let (extensions, all_kept) = Names::collect(names.chain(extra.map(extension_name)));
+    let (subprotocols, all_kept_too) = Names::collect(request.subprotocols.iter().copied());
+    if !(all_kept && all_kept_too) {
+        return Err(UsageError::OfferTooLong);
     }
     let key = encode_key(key);
-    let mut counter = Counter(0);
-    emit_request(&mut counter, request, &key, extra);
-    let mut bytes = Vec::with_capacity(counter.0);
-    emit_request(&mut bytes, request, &key, extra);
     let offer = ClientOffer {
         accept: accept_key(&key),
-        subprotocols: request.subprotocols.iter().map(|&p| String::from(p)).collect(),
+        subprotocols,
         extensions,
         #[cfg(feature = "deflate")]
         deflate: None,
     };
-    Ok((bytes, offer))
+    Ok((RequestHead { request, key, extra }, offer))
 }
 
 #[cfg(test)]
@@ -292,6 +324,8 @@ mod tests {
     use crate::error::ErrorKind;
     use crate::handshake::response::{parse_response, validate_response};
     use crate::handshake::{parse_request, write_accept, Accept};
+    use alloc::string::String;
+    use alloc::vec::Vec;
 
     const KEY: [u8; 16] = *b"the sample nonce";
 
@@ -359,8 +393,11 @@ mod tests {
               x-foo; a=\"b,c\", x-bar\r\nAuthorization: Bearer t\r\nX-A: \r\n\r\n";
         assert_eq!(bytes, expected);
         assert_eq!(&offer.accept, &accept_key(b"AAAAAAAAAAAAAAAAAAAAAA=="));
-        assert_eq!(offer.subprotocols, protocols);
-        assert_eq!(offer.extensions, ["permessage-deflate", "x-foo", "x-bar"]);
+        assert_eq!(offer.subprotocols.iter().collect::<Vec<_>>(), protocols);
+        assert_eq!(
+            offer.extensions.iter().collect::<Vec<_>>(),
+            ["permessage-deflate", "x-foo", "x-bar"]
+        );
     }
 
     #[test]

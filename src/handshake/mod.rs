@@ -11,23 +11,20 @@
 //! panic, and work and allocation are linear in the input.
 
 mod accept;
-mod client;
+pub(crate) mod client;
 #[cfg(feature = "deflate")]
 pub(crate) mod deflate;
 mod extension;
 mod key;
+mod names;
 mod reject;
 mod request;
 mod response;
 
 pub(crate) use accept::write_accept;
 pub use accept::Accept;
-#[cfg_attr(feature = "deflate", allow(unused_imports))]
-pub(crate) use client::write_request;
-#[cfg(feature = "deflate")]
-pub(crate) use client::write_request_with;
-pub(crate) use client::ClientOffer;
 pub use client::ClientRequest;
+pub(crate) use client::{prepare_request, ClientOffer};
 pub(crate) use reject::write_reject;
 pub use reject::Reject;
 pub use request::Request;
@@ -164,7 +161,7 @@ mod tests {
                 }
                 let mut response = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
                 response.extend_from_slice(&tail);
-                let offer = write_request(&ClientRequest::new("h", "/"), [7; 16]);
+                let offer = crate::handshake::client::write_request(&ClientRequest::new("h", "/"), [7; 16]);
                 if let (Ok(r), Ok((_, offer))) = (parse_response(&response, limit), offer) {
                     let _ = validate_response(&r, &offer);
                     let _ = (r.body(), r.subprotocol(), r.extensions().count());

@@ -1,14 +1,14 @@
 //! The server side of the opening handshake (RFC 6455 §4.2): parse and validate the client's
 //! upgrade request, then answer it with `101 Switching Protocols` or an HTTP error.
 
-use alloc::string::String;
-use alloc::vec::Vec;
 use core::mem::MaybeUninit;
 
 use super::extension::extension_offers;
 use super::key::{accept_key, is_valid_key};
+use super::names::Names;
 use crate::error::ErrorKind;
-use crate::http::{find_header, header_values, is_token, tokens, trim_ows, Header};
+use crate::http::list::{header_limit, HeaderList};
+use crate::http::{find_header, header_values, is_token, tokens, Header};
 
 /// A validated WebSocket upgrade request, borrowing the bytes it was parsed from.
 ///
@@ -23,7 +23,7 @@ pub struct Request<'i> {
     target: &'i str,
     path: &'i str,
     query: Option<&'i str>,
-    headers: Vec<Header<'i>>,
+    headers: HeaderList<'i>,
     host: &'i [u8],
     key: &'i [u8],
 }
@@ -98,27 +98,8 @@ impl<'i> Request<'i> {
     /// What answering this request needs once its input is gone: the `Sec-WebSocket-Accept`
     /// value and the offered subprotocols.
     pub(crate) fn offer(&self) -> Offer {
-        // One string of comma-separated names (a token holds no comma), sized exactly: what
-        // is kept while the application decides is never more than the head it came from,
-        // however many names a hostile head lists (a `String` each would cost ~50 bytes per
-        // one-letter name).
-        // Most requests offer none: one look through the headers says so.
-        if self.subprotocols().next().is_none() {
-            return Offer {
-                accept: accept_key(self.key),
-                subprotocols: String::new(),
-                #[cfg(feature = "deflate")]
-                deflate: None,
-            };
-        }
-        let len = self.subprotocols().map(|p| p.len() + 1).sum::<usize>().saturating_sub(1);
-        let mut subprotocols = String::with_capacity(len);
-        for name in self.subprotocols() {
-            if !subprotocols.is_empty() {
-                subprotocols.push(',');
-            }
-            subprotocols.push_str(name);
-        }
+        // Without `alloc`, names past the 128 bytes kept are not offers `accept` can choose.
+        let (subprotocols, _) = Names::collect(self.subprotocols());
         Offer {
             accept: accept_key(self.key),
             subprotocols,
@@ -222,12 +203,17 @@ fn parse_request_len(head: &[u8], max_headers: usize) -> Result<(Request<'_>, us
     // A header line takes at least three bytes ("a:\n"), so no more slots than that can be
     // filled: allocation stays bounded by the input even for a huge limit. A typical request
     // fits `STACK_HEADERS` slots on the stack, left uninitialized until httparse fills them;
-    // only one with more headers is parsed again with every slot, on the heap.
+    // only one with more headers is parsed again with every slot, on the heap (without
+    // `alloc` there is no heap, and no more than `STACK_HEADERS` headers).
+    let max_headers = header_limit(max_headers);
     let slots = max_headers.min(head.len() / 3 + 1);
     let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
-    let mut heap = Vec::new();
+    #[cfg(feature = "alloc")]
+    let mut heap = alloc::vec::Vec::new();
     let mut parsed = httparse::Request::new(&mut []);
+    #[allow(unused_mut)]
     let mut status = parsed.parse_with_uninit_headers(head, &mut stack[..slots.min(STACK_HEADERS)]);
+    #[cfg(feature = "alloc")]
     if slots > STACK_HEADERS && status == Err(httparse::Error::TooManyHeaders) {
         heap.resize(slots, MaybeUninit::uninit());
         parsed = httparse::Request::new(&mut []);
@@ -245,8 +231,7 @@ fn parse_request_len(head: &[u8], max_headers: usize) -> Result<(Request<'_>, us
     else {
         return Err(ErrorKind::MalformedHttp);
     };
-    let headers: Vec<Header<'_>> =
-        parsed.headers.iter().map(|h| Header { name: h.name, value: trim_ows(h.value) }).collect();
+    let headers = HeaderList::from_parsed(parsed.headers);
 
     if method != "GET" {
         return Err(ErrorKind::MethodNotGet);
@@ -261,7 +246,7 @@ fn parse_request_len(head: &[u8], max_headers: usize) -> Result<(Request<'_>, us
     let mut key = Seen::default();
     let mut ws_version = Seen::default();
     let (mut upgrade, mut connection) = (false, false);
-    for header in &headers {
+    for header in headers.iter() {
         let name = header.name;
         // `eq_ignore_ascii_case` compares lengths first, so the names are told apart by it.
         if name.eq_ignore_ascii_case("Host") {
@@ -306,7 +291,7 @@ fn parse_request_len(head: &[u8], max_headers: usize) -> Result<(Request<'_>, us
 
 /// How many header slots [`parse_request`] keeps on the stack (1 KiB): more than browsers
 /// send.
-const STACK_HEADERS: usize = 32;
+const STACK_HEADERS: usize = crate::http::list::INLINE_HEADERS;
 
 /// How often a header appeared, and its first value.
 #[derive(Clone, Copy, Default)]
@@ -378,8 +363,8 @@ pub(crate) fn error_response(status: u16) -> &'static [u8] {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Offer {
     pub(super) accept: [u8; 28],
-    /// The offered subprotocols, comma-separated.
-    pub(super) subprotocols: String,
+    /// The offered subprotocols.
+    pub(super) subprotocols: Names,
     /// The permessage-deflate agreement the answer will carry, if any.
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Option<super::DeflateParams>,
@@ -388,7 +373,7 @@ pub(crate) struct Offer {
 impl Offer {
     /// Whether the client offered the subprotocol `name`.
     pub(super) fn offers_subprotocol(&self, name: &str) -> bool {
-        !name.is_empty() && self.subprotocols.split(',').any(|p| p == name)
+        self.subprotocols.contains(name.as_bytes())
     }
 }
 
@@ -401,8 +386,9 @@ mod tests {
     use crate::handshake::{write_accept, write_reject, Accept, Reject};
     use crate::http::status::reason_phrase;
     use alloc::format;
-    use alloc::string::ToString;
+    use alloc::string::{String, ToString};
     use alloc::vec;
+    use alloc::vec::Vec;
 
     const CHROMIUM: &[u8] = b"GET /chat?x=1 HTTP/1.1\r\n\
         Host: example.com:8080\r\n\
@@ -472,7 +458,7 @@ mod tests {
         );
         let offer = req.offer();
         assert_eq!(&offer.accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        assert_eq!(offer.subprotocols, "chat,superchat");
+        assert_eq!(offer.subprotocols.iter().collect::<Vec<_>>(), ["chat", "superchat"]);
         assert!(offer.offers_subprotocol("chat") && offer.offers_subprotocol("superchat"));
         assert!(!offer.offers_subprotocol("") && !offer.offers_subprotocol("chat,superchat"));
     }
@@ -691,6 +677,14 @@ mod tests {
             head.push_str(&format!("X-Extra-{n}: {n}\r\n"));
         }
         head.push_str("\r\n");
+        if !cfg!(feature = "alloc") {
+            // Without a heap no head has more headers than the stack holds, whatever the limit.
+            assert_eq!(
+                parse_request(head.as_bytes(), 45),
+                Err(ErrorKind::TooManyHeaders { limit: STACK_HEADERS })
+            );
+            return;
+        }
         let request = parse_request(head.as_bytes(), 45).unwrap();
         assert_eq!(request.headers().len(), 45);
         assert_eq!(request.header("x-extra-39"), Some(&b"39"[..]));

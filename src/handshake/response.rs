@@ -1,15 +1,13 @@
 //! The client's reading of the server's answer (RFC 6455 §4.1): parse any status, and check a
 //! `101` against what was offered.
 
-use alloc::vec;
-use alloc::vec::Vec;
-
 use super::client::ClientOffer;
 use super::extension::{extension_name, extension_offers, split_offers};
 use crate::error::ErrorKind;
-use crate::http::{
-    count_headers, find_header, header_contains_token, header_values, trim_ows, Header,
-};
+#[cfg(not(feature = "alloc"))]
+use crate::http::list::INLINE_HEADERS;
+use crate::http::list::{header_limit, HeaderList};
+use crate::http::{count_headers, find_header, header_contains_token, header_values, Header};
 
 /// The server's answer to an upgrade request, borrowing the bytes it was parsed from.
 ///
@@ -20,7 +18,7 @@ use crate::http::{
 pub struct Response<'i> {
     status: u16,
     reason: &'i str,
-    headers: Vec<Header<'i>>,
+    headers: HeaderList<'i>,
     body: &'i [u8],
     content_length: Option<usize>,
 }
@@ -109,10 +107,15 @@ fn parse_content_length(value: &[u8]) -> Option<usize> {
 /// head is [`ErrorKind::MalformedHttp`]. The answer is not validated: see
 /// [`validate_response`].
 pub(crate) fn parse_response(input: &[u8], max_headers: usize) -> Result<Response<'_>, ErrorKind> {
-    // A header line takes at least three bytes, so this many slots always suffice.
+    // A header line takes at least three bytes, so this many slots always suffice. Without
+    // `alloc` they are on the stack, and no more than `INLINE_HEADERS` of them.
+    let max_headers = header_limit(max_headers);
     let slots = max_headers.min(input.len() / 3 + 1);
-    let mut raw = vec![httparse::EMPTY_HEADER; slots];
-    let mut parsed = httparse::Response::new(&mut raw);
+    #[cfg(feature = "alloc")]
+    let mut raw = alloc::vec![httparse::EMPTY_HEADER; slots];
+    #[cfg(not(feature = "alloc"))]
+    let mut raw = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+    let mut parsed = httparse::Response::new(&mut raw[..slots]);
     let head_len = match parsed.parse(input) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Err(ErrorKind::MalformedHttp),
@@ -127,8 +130,7 @@ pub(crate) fn parse_response(input: &[u8], max_headers: usize) -> Result<Respons
     if version < 1 {
         return Err(ErrorKind::HttpVersion);
     }
-    let headers: Vec<Header<'_>> =
-        parsed.headers.iter().map(|h| Header { name: h.name, value: trim_ows(h.value) }).collect();
+    let headers = HeaderList::from_parsed(parsed.headers);
     let content_length = find_header(&headers, "Content-Length").and_then(parse_content_length);
     let response = Response {
         status,
@@ -192,7 +194,7 @@ pub(crate) fn validate_response(
             // most one". So the whole value must be one offered name, exactly what
             // `Response::subprotocol` reports ("chat," or "chat, chat" is not).
             let value = find_header(headers, "Sec-WebSocket-Protocol").unwrap_or(&[]);
-            if !offer.subprotocols.iter().any(|p| p.as_bytes() == value) {
+            if !offer.subprotocols.contains(value) {
                 return Err(ErrorKind::UnofferedSubprotocol);
             }
         }
@@ -200,7 +202,7 @@ pub(crate) fn validate_response(
     }
     for extension in header_values(headers, "Sec-WebSocket-Extensions").flat_map(split_offers) {
         let name = core::str::from_utf8(extension).map(extension_name).unwrap_or("");
-        if name.is_empty() || !offer.extensions.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+        if name.is_empty() || !offer.extensions.contains_ignore_case(name.as_bytes()) {
             return Err(ErrorKind::UnofferedExtension);
         }
     }

@@ -3,6 +3,7 @@
 //! over borrowed bytes, no state, no allocation.
 
 pub(crate) mod head;
+pub(crate) mod list;
 pub(crate) mod status;
 pub(crate) mod write;
 

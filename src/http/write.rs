@@ -32,6 +32,7 @@ impl Sink for SliceWriter<'_> {
     }
 }
 
+#[cfg(any(feature = "alloc", test))]
 impl Sink for alloc::vec::Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
