@@ -264,9 +264,15 @@
 //! - `tokio`: the async adapter ([`tokio`]: accept and connect over any
 //!   `AsyncRead + AsyncWrite`, `Stream` and `Sink`, split halves with bounded buffering).
 //!
-//! Both adapters run on one I/O-free driver, share the owned types [`Incoming`],
-//! [`Outgoing`], [`Decision`] and [`HttpResponse`], and report failures as an
-//! [`AdapterError`], generic over the transport's error.
+//! - `embedded-io`: the embedded adapter (`embedded`: accept and connect over any
+//!   `embedded_io_async::{Read, Write}`, with the caller's two fixed buffers, clock and delay;
+//!   no heap, so it builds with `default-features = false`; Rust 1.81, as `embedded-io` 0.7).
+//!
+//! All three adapters run on one I/O-free driver, over heap buffers that grow (std, tokio)
+//! or the caller's fixed ones (embedded). The std and tokio adapters share the owned types
+//! [`Incoming`], [`Outgoing`], [`Decision`] and [`HttpResponse`], and report failures as an
+//! [`AdapterError`], generic over the transport's error; the embedded one hands out borrowed
+//! [`Event`]s and has its own error with the same variants, a refusal's status only.
 //!
 //! # Where things are
 //!
@@ -298,7 +304,7 @@ mod connection;
 mod error;
 mod handshake;
 mod http;
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", feature = "embedded-io"))]
 mod io;
 mod slot;
 mod time;
@@ -308,6 +314,8 @@ mod wire;
 pub use crate::io::axum;
 #[cfg(feature = "std")]
 pub use crate::io::blocking;
+#[cfg(feature = "embedded-io")]
+pub use crate::io::embedded;
 #[cfg(feature = "tokio")]
 pub use crate::io::tokio;
 pub use crate::wire::frame;

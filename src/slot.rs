@@ -28,6 +28,15 @@ impl<T> core::ops::DerefMut for Slot<T> {
     }
 }
 
+#[cfg(not(feature = "alloc"))]
+impl<T> Slot<T> {
+    /// The value, moved out.
+    #[cfg_attr(not(feature = "embedded-io"), allow(dead_code))]
+    pub(crate) fn into_inner(self) -> T {
+        self.0
+    }
+}
+
 /// `value` in a slot.
 #[inline]
 pub(crate) fn slot<T>(value: T) -> Slot<T> {

@@ -1,5 +1,5 @@
-//! One scenario table, run against every adapter (the blocking one and tokio; the embedded
-//! adapter joins it), over real loopback sockets: our client and server together, each
+//! One scenario table, run against every adapter (the blocking one, tokio, and the embedded
+//! one over tokio's TCP through `embedded-io-adapters`), over real loopback sockets: our client and server together, each
 //! against tungstenite, subprotocols, refusals, timers, bytes that arrive with the
 //! handshake, many connections, failures of the peer's. A scenario is written once, generic
 //! over [`Adapter`], so the adapters cannot drift apart; what only one adapter has (split
@@ -19,19 +19,35 @@ use wsmachine::{
     Outgoing,
 };
 
-/// Each scenario, once per adapter.
+/// Each scenario, once per adapter; those after `;` need a heap adapter (name resolution).
 macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)?; $($heap:ident),* $(,)?) => {
         mod blocking_adapter {
             $(#[test]
             fn $name() {
                 super::$name::<super::adapter_support::Blocking>();
             })*
+            $(#[test]
+            fn $heap() {
+                super::$heap::<super::adapter_support::Blocking>();
+            })*
         }
+        #[cfg(feature = "tokio")]
         mod tokio_adapter {
             $(#[test]
             fn $name() {
                 super::$name::<super::adapter_support::Tokio>();
+            })*
+            $(#[test]
+            fn $heap() {
+                super::$heap::<super::adapter_support::Tokio>();
+            })*
+        }
+        #[cfg(all(feature = "embedded-io", feature = "tokio"))]
+        mod embedded_adapter {
+            $(#[test]
+            fn $name() {
+                super::$name::<super::adapter_support::Embedded>();
             })*
         }
     };
@@ -50,10 +66,10 @@ scenarios!(
     frames_sent_with_the_request_are_not_lost,
     frames_sent_with_the_response_are_not_lost,
     a_hundred_concurrent_connections,
-    connect_url_and_bad_urls,
     a_protocol_violation_is_returned_once_and_answered_with_1002,
     invalid_utf8_late_in_a_large_frame_fails_with_1007,
-    large_messages_through_a_small_buffer_arrive_intact,
+    large_messages_through_a_small_buffer_arrive_intact;
+    connect_url_and_bad_urls,
 );
 
 // ---- Helpers ----

@@ -288,7 +288,9 @@ impl Connection {
     /// Server: writes only the header of a whole unfragmented message of `payload_len` bytes
     /// (after any owed bytes); write your payload right after it, for instance with one
     /// vectored write, so the payload is never copied. A client must mask its payload, so it
-    /// cannot do this ([`UsageError::WrongRole`]). For text, the payload must be UTF-8.
+    /// cannot do this ([`UsageError::WrongRole`]): see
+    /// [`send_streamed_header`](Self::send_streamed_header). For text, the payload must be
+    /// UTF-8.
     pub fn send_header(
         &mut self,
         kind: MessageKind,
@@ -298,6 +300,25 @@ impl Connection {
         if self.role == Role::Client {
             return Err(UsageError::WrongRole);
         }
+        self.send_streamed_header(kind, payload_len, out).map(|(written, _)| written)
+    }
+
+    /// Either role: writes only the header of a whole unfragmented message of `payload_len`
+    /// bytes (after any owed bytes), for a payload that follows it through a buffer smaller
+    /// than the message. A client's header carries a fresh masking key, returned: mask each
+    /// piece of the payload with [`frame::apply_mask`](crate::frame::apply_mask)`(piece, key,
+    /// offset)`, `offset` counting from the payload's start, before writing it. A server's
+    /// payload goes as it is (`None`).
+    ///
+    /// All `payload_len` bytes must follow the header before anything else is written:
+    /// hold back what [`poll_transmit`](Self::poll_transmit) would give until then. For
+    /// text, the payload must be UTF-8.
+    pub fn send_streamed_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: u64,
+        out: &mut [u8],
+    ) -> Result<(Written, Option<[u8; 4]>), UsageError> {
         self.check_can_send_data()?;
         if self.sending.is_some() {
             return Err(UsageError::MessageInProgress);
@@ -306,13 +327,22 @@ impl Connection {
             MessageKind::Text => Opcode::Text,
             MessageKind::Binary => Opcode::Binary,
         };
-        let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len };
-        let required = self.owed_len() + header.encoded_len();
+        // The key is drawn only once the frame is sure to be written.
+        let probe = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: self.rng.as_ref().map(|_| [0; 4]),
+            payload_len,
+        };
+        let required = self.owed_len() + probe.encoded_len();
         if out.len() < required {
             return Err(UsageError::BufferTooSmall { required });
         }
+        let mask = self.rng.as_mut().map(|rng| rng.mask_key());
+        let header = FrameHeader { mask, ..probe };
         let at = self.write_owed(out);
-        Ok(Written(at + header.encode(&mut out[at..]).unwrap_or(0)))
+        Ok((Written(at + header.encode(&mut out[at..]).unwrap_or(0)), mask))
     }
 
     /// Sends a ping with `payload` (at most 125 bytes). The peer's pong arrives as

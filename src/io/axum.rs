@@ -53,7 +53,7 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 
 use super::clock::Clock;
-use super::driver::{decide_once, Driver, Step, Want};
+use super::driver::{decide_once, HeapDriver as Driver, Step, Want};
 use super::owned::{Decision, HttpResponse};
 use super::tokio::{open_socket, WebSocket};
 use crate::connection::config::Config;

@@ -1,6 +1,5 @@
-//! The adapters' error type: who failed, and how. Generic over the transport's error, so
-//! the std, tokio and embedded adapters share it; `std` is needed only for the conversions
-//! to and from `std::io::Error`.
+//! The heap adapters' error type: who failed, and how. Generic over the transport's error;
+//! `std` is needed only for the conversions to and from `std::io::Error`.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -13,7 +12,9 @@ use crate::io::driver::Handshake;
 use crate::io::owned::HttpResponse;
 
 /// Why an adapter call failed. Each variant says who failed and what happened. `E` is the
-/// transport's error: `std::io::Error` for the std and tokio adapters.
+/// transport's error: `std::io::Error` for the std and tokio adapters. (The embedded adapter,
+/// which has no heap for a refusal's headers, has its own
+/// `wsmachine::embedded::Error`, with the same variants.)
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AdapterError<E = DefaultTransportError> {
@@ -120,7 +121,7 @@ impl From<AdapterError> for io::Error {
 /// What a finished opening handshake means for the caller: the connection is open (with the
 /// server's `101` for a client), or the error saying who refused or failed.
 pub(crate) fn handshake_outcome<E>(
-    ended: Handshake,
+    ended: Handshake<HttpResponse>,
 ) -> Result<Option<HttpResponse>, AdapterError<E>> {
     match ended {
         Handshake::Open(response) => Ok(response),

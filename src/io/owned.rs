@@ -11,7 +11,7 @@ use crate::connection::{send, MessageKind};
 use crate::error::UsageError;
 #[cfg(doc)]
 use crate::handshake::Request;
-use crate::handshake::Response;
+use crate::handshake::{Accept, Reject, Response};
 use crate::wire::close::{CloseCode, CloseFrame};
 
 /// A message or control frame received from the peer, owned.
@@ -139,7 +139,40 @@ pub struct Decision {
     pub(crate) body: Vec<u8>,
 }
 
+/// A [`Decision`] as the core's builders.
+pub(crate) enum Answer<'a> {
+    /// Accept the upgrade.
+    Accept(Accept<'a>),
+    /// Reject it.
+    Reject(Reject<'a>),
+}
+
 impl Decision {
+    /// Hands the decision, as the core's [`Accept`] or [`Reject`], to `write`.
+    pub(crate) fn answer<R>(&self, write: impl FnOnce(Answer<'_>) -> R) -> R {
+        let headers: Vec<(&str, &[u8])> =
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+        match self.reject {
+            None => {
+                let mut accept = Accept::new().headers(&headers);
+                if let Some(name) = &self.subprotocol {
+                    accept = accept.subprotocol(name);
+                }
+                write(Answer::Accept(accept))
+            }
+            Some(status) => {
+                write(Answer::Reject(Reject::new(status).headers(&headers).body(&self.body)))
+            }
+        }
+    }
+
+    /// About how many bytes the response takes (the output grows if it takes more).
+    pub(crate) fn size_guess(&self) -> usize {
+        256 + self.body.len()
+            + self.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>()
+            + self.subprotocol.as_ref().map_or(0, String::len)
+    }
+
     /// Accept the request, with no subprotocol and no extra headers.
     pub fn accept() -> Self {
         Self { reject: None, subprotocol: None, headers: Vec::new(), body: Vec::new() }

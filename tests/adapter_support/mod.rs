@@ -223,3 +223,206 @@ impl Adapter for Tokio {
         Ok((TokioSocket(Some(ws)), response))
     }
 }
+
+// ---- The embedded adapter, over tokio's TCP through embedded-io-adapters ----
+
+/// The embedded adapter (`wsmachine::embedded`) over `embedded-io-adapters`' wrapper of a
+/// tokio `TcpStream`, each call run to completion on the shared runtime. Its buffers are
+/// 4 KiB each (leaked: a test connection lives until the process ends), so every message
+/// larger than that streams through in pieces, which the socket below reassembles.
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+pub struct Embedded;
+
+/// The buffer size the embedded adapter's tests give it, for reading and for writing.
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+pub const EMBEDDED_BUFFER: usize = 4096;
+
+/// The embedded adapter's clock: tokio's, counted from a fixed origin.
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+#[derive(Clone, Copy, Debug)]
+pub struct TokioClock(pub tokio::time::Instant);
+
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+impl wsmachine::embedded::Clock for TokioClock {
+    fn now(&self) -> wsmachine::Instant {
+        wsmachine::Instant::from_micros(self.0.elapsed().as_micros() as u64)
+    }
+
+    async fn sleep_until(&self, deadline: wsmachine::Instant) {
+        let at = self.0 + Duration::from_micros(deadline.as_micros());
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+type EmbeddedWs = wsmachine::embedded::WebSocket<
+    'static,
+    embedded_io_adapters::tokio_1::FromTokio<tokio::net::TcpStream>,
+    TokioClock,
+>;
+
+/// An embedded `WebSocket`, with the message being reassembled from its pieces.
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+pub struct EmbeddedSocket {
+    ws: EmbeddedWs,
+    /// The kind and bytes of a message whose first pieces came.
+    partial: Option<(wsmachine::MessageKind, Vec<u8>)>,
+}
+
+/// Two leaked 4 KiB buffers.
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+pub fn embedded_buffers() -> wsmachine::embedded::Buffers<'static> {
+    let read = Box::leak(vec![0u8; EMBEDDED_BUFFER].into_boxed_slice());
+    let write = Box::leak(vec![0u8; EMBEDDED_BUFFER].into_boxed_slice());
+    wsmachine::embedded::Buffers::new(read, write)
+}
+
+/// The embedded adapter's error as the scenarios' [`AdapterError`]; a refusal gets the
+/// response the adapter showed `connect_with`'s `inspect`.
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+pub fn from_embedded(
+    e: wsmachine::embedded::Error<std::io::Error>,
+    response: Option<HttpResponse>,
+) -> AdapterError {
+    use wsmachine::embedded::Error;
+    match e {
+        Error::Protocol(e) => AdapterError::Protocol(e),
+        Error::Usage(e) => AdapterError::Usage(e),
+        Error::Io(e) => AdapterError::Io(e),
+        Error::Refused { status } => {
+            let response = response.expect("the refusal was shown to inspect");
+            assert_eq!(response.status(), status);
+            AdapterError::Refused(Box::new(response))
+        }
+        Error::Rejected { status } => AdapterError::Rejected { status },
+        Error::Closed => AdapterError::Closed,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+impl Socket for EmbeddedSocket {
+    fn send(&mut self, message: Outgoing) -> Result<(), AdapterError> {
+        let ws = &mut self.ws;
+        let result = runtime().block_on(async {
+            match &message {
+                Outgoing::Text(text) => ws.send_text(text).await,
+                Outgoing::Binary(data) => ws.send_binary(data).await,
+                Outgoing::Fragment { kind, payload, is_last } => {
+                    ws.send_fragment(*kind, payload, *is_last).await
+                }
+                Outgoing::Ping(payload) => ws.send_ping(payload).await,
+                Outgoing::Pong(payload) => ws.send_pong(payload).await,
+                Outgoing::Close(code, reason) => ws.close(*code, reason).await,
+                other => panic!("not sent by the scenarios: {other:?}"),
+            }
+        });
+        result.map_err(|e| from_embedded(e, None))
+    }
+
+    fn recv(&mut self) -> Result<Option<Incoming>, AdapterError> {
+        use wsmachine::{Event, Message, MessageKind};
+        let (ws, partial) = (&mut self.ws, &mut self.partial);
+        runtime().block_on(async {
+            loop {
+                let got = ws
+                    .recv_event(|event| match event {
+                        Event::Message(Message::Text(text)) => {
+                            Some(Incoming::Text(text.to_owned()))
+                        }
+                        Event::Message(Message::Binary(data)) => {
+                            Some(Incoming::Binary(data.to_vec()))
+                        }
+                        Event::Fragment(piece) => {
+                            let (_, bytes) =
+                                partial.get_or_insert_with(|| (piece.kind, Vec::new()));
+                            bytes.extend_from_slice(piece.payload);
+                            if !piece.is_last {
+                                return None;
+                            }
+                            let (kind, bytes) = partial.take().unwrap();
+                            Some(match kind {
+                                MessageKind::Text => {
+                                    Incoming::Text(String::from_utf8(bytes).unwrap())
+                                }
+                                MessageKind::Binary => Incoming::Binary(bytes),
+                            })
+                        }
+                        Event::Ping(payload) => Some(Incoming::Ping(payload.to_vec())),
+                        Event::Pong(payload) => Some(Incoming::Pong(payload.to_vec())),
+                        Event::Close(frame) => Some(Incoming::Close(Box::new(frame))),
+                        other => panic!("unexpected {other:?}"),
+                    })
+                    .await;
+                match got {
+                    Ok(Some(Some(incoming))) => return Ok(Some(incoming)),
+                    Ok(Some(None)) => {}
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(from_embedded(e, None)),
+                }
+            }
+        })
+    }
+
+    fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), AdapterError> {
+        runtime().block_on(self.ws.close(code, reason)).map_err(|e| from_embedded(e, None))
+    }
+}
+
+#[cfg(all(feature = "embedded-io", feature = "tokio"))]
+impl Adapter for Embedded {
+    type Socket = EmbeddedSocket;
+
+    fn accept_with(
+        tcp: TcpStream,
+        config: Config,
+        decide: impl FnOnce(&Request<'_>) -> Decision + Send + 'static,
+    ) -> Result<Self::Socket, AdapterError> {
+        let tcp = embedded_io_adapters::tokio_1::FromTokio::new(into_tokio(tcp));
+        let clock = TokioClock(runtime().block_on(async { tokio::time::Instant::now() }));
+        let ws = runtime()
+            .block_on(wsmachine::embedded::accept_with(
+                tcp,
+                clock,
+                config,
+                embedded_buffers(),
+                |request, responder| responder.decision(&decide(request)),
+            ))
+            .map_err(|e| from_embedded(e, None))?;
+        Ok(EmbeddedSocket { ws, partial: None })
+    }
+
+    fn connect(
+        tcp: TcpStream,
+        request: &ClientRequest<'_>,
+        config: Config,
+    ) -> Result<(Self::Socket, HttpResponse), AdapterError> {
+        let tcp = embedded_io_adapters::tokio_1::FromTokio::new(into_tokio(tcp));
+        let clock = TokioClock(runtime().block_on(async { tokio::time::Instant::now() }));
+        let mut response = None;
+        let seed = [0x5a; 32];
+        let result = runtime().block_on(wsmachine::embedded::connect_with(
+            tcp,
+            clock,
+            config,
+            request,
+            seed,
+            embedded_buffers(),
+            |r| response = Some(HttpResponse::from(r)),
+        ));
+        match result {
+            Ok(ws) => Ok((
+                EmbeddedSocket { ws, partial: None },
+                response.expect("the 101 was shown to inspect"),
+            )),
+            Err(e) => Err(from_embedded(e, response)),
+        }
+    }
+
+    fn connect_url(
+        _url: &str,
+        _config: Config,
+    ) -> Result<(Self::Socket, HttpResponse), AdapterError> {
+        unreachable!("the embedded adapter resolves no names: the scenario is not run on it")
+    }
+}

@@ -2,11 +2,14 @@
 //! fixed in-memory "wires": the opening handshake (the client's request written into its own
 //! buffer), text, a binary message four times the receive buffer (in pieces), a fragmented
 //! message, ping and pong, a keepalive ping from the server's timer, and the closing
-//! handshake through to both ends closed. Exits 0 when every check passed; otherwise prints
+//! handshake through to both ends closed. Then the same through the embedded adapter
+//! (`adapter.rs`), over an in-memory `embedded-io-async` pipe. Exits 0 when every check passed; otherwise prints
 //! the failed check and exits 1.
 
 #![no_std]
 #![no_main]
+
+mod adapter;
 
 use wsmachine::{
     Accept, ClientRequest, CloseCode, Config, Connection, Duration, Event, Instant, Message,
@@ -314,9 +317,9 @@ fn run() -> Result<(), &'static str> {
 
 #[no_mangle]
 extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
-    match run() {
+    match run().and_then(|()| adapter::run()) {
         Ok(()) => {
-            print("wsmachine-no-alloc: whole lifecycle ok without an allocator\n");
+            print("wsmachine-no-alloc: whole lifecycle ok without an allocator, core and embedded adapter\n");
             0
         }
         Err(what) => {

@@ -46,7 +46,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use super::clock::{os_seed, Clock};
-use super::driver::{decide_once, Driver, Step, Want};
+use super::driver::{decide_once, HeapDriver as Driver, Step, Want};
 use super::error::AdapterError as Error;
 use super::owned::{Decision, HttpResponse, Incoming, Outgoing};
 use super::url::WsUrl;

@@ -1,7 +1,7 @@
 //! The driver's send side: owned messages encoded into the output buffer, a server's large
 //! payload kept as it is for a vectored write.
 
-use super::Driver;
+use super::{Driver, Heap};
 use crate::buffer::output::ZERO_COPY_MIN;
 use crate::buffer::shared::{shared_need, SharedMessage, SharedSend};
 use crate::connection::{Connection, MessageKind, Role, Written};
@@ -10,7 +10,7 @@ use crate::io::owned::Outgoing;
 use crate::time::Instant;
 use crate::wire::close::CloseCode;
 
-impl Driver {
+impl Driver<Heap> {
     /// Queues `message`.
     pub(crate) fn send(&mut self, message: &Outgoing, now: Instant) -> Result<(), UsageError> {
         match message {
@@ -34,7 +34,7 @@ impl Driver {
     /// copy (unless this connection compresses it for itself).
     pub(crate) fn send_shared(&mut self, message: SharedMessage) -> Result<(), UsageError> {
         let conn = &mut self.conn;
-        let output = &mut self.core.output;
+        let output = &mut self.store.core.output;
         if conn.shares_encoding_of(message.payload().len()) {
             // The usual case: little or nothing is owed ahead of the frame, so the command
             // writes into a scratch buffer on the stack, and the output buffer (given up
@@ -94,8 +94,8 @@ impl Driver {
                 let result = self.send(&message, now);
                 // Copied: the payload's allocation can take the next message received.
                 match message {
-                    Outgoing::Text(text) => self.core.reassembler.recycle(text.into_bytes()),
-                    Outgoing::Binary(data) => self.core.reassembler.recycle(data),
+                    Outgoing::Text(text) => self.store.core.reassembler.recycle(text.into_bytes()),
+                    Outgoing::Binary(data) => self.store.core.reassembler.recycle(data),
                     _ => {}
                 }
                 return result;
@@ -103,7 +103,7 @@ impl Driver {
         };
         let conn = &mut self.conn;
         let header = conn.encoded_len(payload.len()) - payload.len();
-        let output = &mut self.core.output;
+        let output = &mut self.store.core.output;
         output.command(header, |out| conn.send_header(kind, payload.len() as u64, out))?;
         output.push_tail(payload);
         Ok(())
@@ -130,7 +130,7 @@ impl Driver {
     fn send_unmasked(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), UsageError> {
         let conn = &mut self.conn;
         let header = conn.encoded_len(payload.len()) - payload.len();
-        let output = &mut self.core.output;
+        let output = &mut self.store.core.output;
         let want = output.end + header + payload.len();
         output.buf.reserve(want.saturating_sub(output.buf.len()));
         output.command(header, |out| conn.send_header(kind, payload.len() as u64, out))?;
@@ -178,6 +178,6 @@ impl Driver {
     ) -> Result<(), UsageError> {
         let conn = &mut self.conn;
         let need = conn.encoded_len(payload_len);
-        self.core.output.command(need, |out| command(conn, out))
+        self.store.core.output.command(need, |out| command(conn, out))
     }
 }

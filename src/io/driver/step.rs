@@ -1,16 +1,8 @@
 //! The driver's loops as steps: each says what I/O to do next, or gives the result.
 
-use alloc::boxed::Box;
-
-use super::{Driver, Handshake};
-use crate::buffer::output::OutputBuffer;
-use crate::connection::State;
+use super::{unslot, Answer, Driver, Handshake, Store};
 use crate::error::Error;
-use crate::handshake::Request;
-use crate::io::error::{handshake_outcome, AdapterError};
-use crate::io::owned::{Decision, HttpResponse};
 use crate::time::Instant;
-use crate::wire::close::CloseCode;
 
 /// What the driver asks its adapter to do next: the only I/O there is.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -48,15 +40,23 @@ impl<T> Step<T> {
     }
 }
 
-impl Driver {
-    /// The opening handshake's next step; `decide` answers a server's request. Ready once
-    /// the connection is open (with the server's `101` for a client), or once a failure or
-    /// refusal has had its reply written and the transport shut.
-    pub(crate) fn handshake_step<E>(
+/// An adapter's error, made from how a handshake (or later the connection) ended.
+pub(crate) trait Outcome<R>: Sized {
+    /// The connection open (with what a client keeps of the server's `101`), or the error
+    /// saying who refused or failed.
+    fn outcome(ended: Handshake<R>) -> Result<Option<R>, Self>;
+}
+
+impl<S: Store> Driver<S> {
+    /// The opening handshake's next step; `answer` gets the event that ends it (see
+    /// [`handshake`](Driver::handshake)). Ready once the connection is open (with what a
+    /// client keeps of the server's `101`), or once a failure or refusal has had its reply
+    /// written and the transport shut.
+    pub(crate) fn handshake_step_with<X: Outcome<S::Response>>(
         &mut self,
         now: Instant,
-        decide: &mut dyn FnMut(&Request<'_>) -> Decision,
-    ) -> Step<Result<Option<HttpResponse>, AdapterError<E>>> {
+        answer: &mut Answer<'_, S>,
+    ) -> Step<Result<Option<S::Response>, X>> {
         self.run_deadlines(now);
         loop {
             if self.has_output() {
@@ -67,16 +67,16 @@ impl Driver {
                     self.ended = Some(ended);
                     return Step::Io(Want::Shutdown);
                 }
-                return Step::Ready(handshake_outcome(*ended));
+                return Step::Ready(X::outcome(unslot(ended)));
             }
-            let ended = match self.handshake(now, decide) {
+            let ended = match self.handshake(now, answer) {
                 Ok(Some(Ok(ended))) => ended,
                 Ok(Some(Err(e))) => Handshake::Usage(e),
                 Ok(None) if self.is_closed() => Handshake::Closed,
                 Ok(None) => return Step::Io(Want::Read { deadline: self.poll_timeout() }),
                 Err(e) => Handshake::Failed(e),
             };
-            self.ended = Some(Box::new(ended));
+            self.keep(ended);
         }
     }
 
@@ -88,11 +88,11 @@ impl Driver {
     /// `now` reads the clock; it is called only when the time is needed (a deadline is
     /// armed, or there is input to decode), so a poll that only finds the stream not ready
     /// reads no clock.
-    pub(crate) fn receive_step<T, E>(
+    pub(crate) fn receive_step<T, X: Outcome<S::Response>>(
         &mut self,
         now: &mut dyn FnMut() -> Instant,
         next: impl FnOnce(&mut Self, Instant) -> Result<Option<T>, Error>,
-    ) -> Step<Result<Option<T>, AdapterError<E>>> {
+    ) -> Step<Result<Option<T>, X>> {
         if self.conn.poll_timeout().is_some() {
             self.run_deadlines(now());
         }
@@ -100,7 +100,7 @@ impl Driver {
             return step.map_ready(|r| r.map(|()| None));
         }
         if self.is_closed() {
-            let _freed = self.release_buffers();
+            self.store.release();
             return Step::Ready(Ok(None));
         }
         if !self.has_input() {
@@ -123,20 +123,23 @@ impl Driver {
 
     /// The send side's next step: Ready once everything queued is written (and the
     /// transport shut, if the connection is over), or with a failure of the peer's.
-    pub(crate) fn flush_step<E>(&mut self, now: Instant) -> Step<Result<(), AdapterError<E>>> {
+    pub(crate) fn flush_step<X: Outcome<S::Response>>(
+        &mut self,
+        now: Instant,
+    ) -> Step<Result<(), X>> {
         self.settle(now).unwrap_or(Step::Ready(Ok(())))
     }
 
     /// What every loop does first: run due deadlines, write what is queued, shut the
     /// transport once the connection is over, report a failure. `None` when none of that
     /// is left.
-    fn settle<E>(&mut self, now: Instant) -> Option<Step<Result<(), AdapterError<E>>>> {
+    fn settle<X: Outcome<S::Response>>(&mut self, now: Instant) -> Option<Step<Result<(), X>>> {
         self.run_deadlines(now);
         self.settle_after_deadlines()
     }
 
     /// [`settle`](Self::settle) once the deadlines have run.
-    fn settle_after_deadlines<E>(&mut self) -> Option<Step<Result<(), AdapterError<E>>>> {
+    fn settle_after_deadlines<X: Outcome<S::Response>>(&mut self) -> Option<Step<Result<(), X>>> {
         if self.has_output() {
             return Some(Step::Io(Want::Write));
         }
@@ -144,7 +147,7 @@ impl Driver {
             return Some(Step::Io(Want::Shutdown));
         }
         let ended = self.ended.take()?;
-        Some(Step::Ready(handshake_outcome(*ended).map(|_open| ())))
+        Some(Step::Ready(X::outcome(unslot(ended)).map(|_open| ())))
     }
 
     /// Runs the deadlines due at `now`; a failure is kept for the next step to report.
@@ -168,7 +171,7 @@ impl Driver {
         if let Err(e) = self.on_timeout(now) {
             self.fail_later(e);
             if self.is_closed() {
-                self.core.output = OutputBuffer::default();
+                self.store.discard_output();
             }
         }
     }
@@ -185,10 +188,10 @@ impl Driver {
     /// step).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn take_failure(&mut self) -> Option<Error> {
-        match self.ended.take().map(|ended| *ended) {
+        match self.ended.take().map(unslot) {
             Some(Handshake::Failed(e)) => Some(e),
             other => {
-                self.ended = other.map(Box::new);
+                self.ended = other.map(crate::slot::slot);
                 None
             }
         }
@@ -197,7 +200,9 @@ impl Driver {
     /// Keeps the peer's failure `e` for the next step to report, unless one is kept already
     /// (the first failure is the one that counts).
     fn fail_later(&mut self, e: Error) {
-        self.ended.get_or_insert_with(|| Box::new(Handshake::Failed(e)));
+        if self.ended.is_none() {
+            self.keep(Handshake::Failed(e));
+        }
     }
 
     /// The adapter shut the transport down.
@@ -208,14 +213,5 @@ impl Driver {
     /// Whether the transport was shut down.
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down
-    }
-
-    /// Starts the closing handshake with 1000 if the connection is open: what dropping an
-    /// adapter's connection, or its last writer, does.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn close_if_open(&mut self, now: Instant) {
-        if self.conn.state() == State::Open {
-            let _refused = self.close(CloseCode::NORMAL, "", now);
-        }
     }
 }

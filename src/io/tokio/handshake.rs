@@ -10,7 +10,7 @@ use ::tokio::time::{timeout_at, Instant as TokioInstant};
 use super::pump::Io;
 use crate::handshake::Request;
 use crate::io::clock::Clock;
-use crate::io::driver::{Driver, Step, Want};
+use crate::io::driver::{HeapDriver as Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Decision, HttpResponse};
 

@@ -100,7 +100,7 @@ pub use self::socket::{WebSocket, WRITE_BATCH};
 
 use self::handshake::handshake;
 use super::clock::{os_seed, Clock};
-use super::driver::{decide_once, Driver};
+use super::driver::{decide_once, HeapDriver as Driver};
 use super::error::AdapterError as Error;
 use super::owned::{Decision, HttpResponse};
 use super::url::WsUrl;

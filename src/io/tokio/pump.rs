@@ -12,7 +12,7 @@ use ::tokio::time::{sleep_until, Instant as TokioInstant, Sleep};
 
 use super::handshake::poll_read_vec;
 use crate::io::clock::Clock;
-use crate::io::driver::{Buffers, Driver, Step, Want};
+use crate::io::driver::{Buffers, HeapDriver as Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 
 /// The most slices one vectored write takes (Linux allows 1024).

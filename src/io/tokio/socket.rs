@@ -13,7 +13,7 @@ use super::halves::{ReadHalf, WriteHalf};
 use super::pump::Io;
 use super::task::Task;
 use crate::connection::Connection;
-use crate::io::driver::{Driver, Step};
+use crate::io::driver::{HeapDriver as Driver, Step};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
 use crate::wire::close::CloseCode;

@@ -16,7 +16,7 @@ use super::halves::{ReadHalf, Shared, WriteHalf, RECEIVE_QUEUE};
 use super::pump::Io;
 use super::socket::WRITE_BATCH;
 use crate::buffer::shared::SharedMessage;
-use crate::io::driver::{Driver, Step, Want};
+use crate::io::driver::{HeapDriver as Driver, Step, Want};
 use crate::io::error::AdapterError as Error;
 use crate::io::owned::{Incoming, Outgoing};
 use crate::wire::close::CloseCode;
