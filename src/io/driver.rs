@@ -26,6 +26,7 @@ mod send;
 mod step;
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(not(feature = "std"), allow(unused_imports))]
 pub(crate) use heap::{decide_once, Buffers, Heap};
 
 /// The std and tokio adapters' driver.
