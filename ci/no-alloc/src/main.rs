@@ -33,6 +33,23 @@ fn print(text: &str) {
     unsafe { write(2, text.as_ptr(), text.len()) };
 }
 
+/// Prints `label` and `n` in decimal, then a newline.
+pub(crate) fn print_number(label: &str, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    print(label);
+    print(core::str::from_utf8(&digits[at..]).unwrap_or("?"));
+    print("\n");
+}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     print("wsmachine-no-alloc: panic\n");
